@@ -1,0 +1,318 @@
+"""Benchmark: ``ame serve`` against ``mlflow models serve`` on the same registered model.
+
+Registers one scikit-learn LogisticRegression in a temporary embedded store,
+then, one server at a time (so they never compete for the CPU):
+
+1. starts the server and times start -> first successful prediction;
+2. drives it with the same one-row ``dataframe_split`` request at 1, 8 and 64
+   connections for a fixed duration (wrk when installed, else a Python asyncio
+   load generator), recording req/s, p50 and p99;
+3. stops it.
+
+Both servers get the same number of worker processes: ``mlflow models serve``
+defaults to one uvicorn worker per CPU, so ame runs ``--workers`` = CPU count
+too. Prints a table with the ratios and writes bench/results/serve.json.
+
+Run: ``.venv/bin/python bench/serve.py [--duration 10] [--connections 1,8,64]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+BODY = {"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": [[0.5, -1.2, 3.3, 0.1]]}}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def register_model(root: Path) -> str:
+    """Log and register the model in a fresh embedded store; returns the tracking URI."""
+    code = f"""
+import mlflow, numpy as np, pandas as pd
+from mlflow.models import infer_signature
+from sklearn.linear_model import LogisticRegression
+uri = "sqlite:///{root}/mlflow.db"
+mlflow.set_tracking_uri(uri)
+art = "{(root / "artifacts").as_uri()}"
+exp = mlflow.MlflowClient().create_experiment("bench", artifact_location=art)
+X = pd.DataFrame(np.random.default_rng(0).normal(size=(500, 4)), columns=list("abcd"))
+y = (X.a + X.b > 0).astype(int)
+m = LogisticRegression().fit(X, y)
+with mlflow.start_run(experiment_id=exp):
+    mlflow.sklearn.log_model(m, name="model", signature=infer_signature(X, m.predict(X)),
+                             registered_model_name="bench-lr")
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, env=env_for(root), capture_output=True)
+    return f"sqlite:///{root}/mlflow.db"
+
+
+def env_for(root: Path, uri: str | None = None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    if uri:
+        env["MLFLOW_TRACKING_URI"] = uri
+    return env
+
+
+def start(
+    cmd: list[str], root: Path, uri: str, url: str, log: Path
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Start a server and return it with the seconds until its first successful prediction."""
+    out = log.open("wb")
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=root,
+        env=env_for(root, uri),
+        start_new_session=True,
+    )
+    with httpx.Client(timeout=5) as client:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[0]} exited: {log.read_text()[-2000:]}")
+            try:
+                if client.post(url + "/invocations", json=BODY).status_code == 200:
+                    return proc, time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _seconds(text: str) -> float:
+    value, unit = re.match(r"([0-9.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+
+def load_wrk(url: str, connections: int, duration: float, workdir: Path) -> dict[str, float]:
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(json.dumps(BODY))}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    threads = min(connections, 2)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration:.0f}s",
+            "--latency",
+            "-s",
+            str(script),
+            url + "/invocations",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _seconds(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _seconds(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "p50_ms": p50 * 1000,
+        "p99_ms": p99 * 1000,
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def load_python(url: str, connections: int, duration: float, workdir: Path) -> dict[str, float]:
+    del workdir
+    latencies: list[float] = []
+    errors = 0
+    payload = json.dumps(BODY).encode()
+
+    async def worker(client: httpx.AsyncClient, end: float) -> None:
+        nonlocal errors
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            resp = await client.post(
+                "/invocations", content=payload, headers={"content-type": "application/json"}
+            )
+            latencies.append(time.perf_counter() - t0)
+            errors += resp.status_code != 200
+
+    async def main() -> float:
+        limits = httpx.Limits(max_connections=connections)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker(client, t0 + duration) for _ in range(connections)))
+            return time.perf_counter() - t0
+
+    elapsed = asyncio.run(main())
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "errors": float(errors),
+    }
+
+
+def run_server(
+    name: str,
+    cmd: list[str],
+    root: Path,
+    uri: str,
+    port: int,
+    levels: list[int],
+    duration: float,
+    loader: Any,
+) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}"
+    proc, startup = start(cmd, root, uri, url, root / f"{name}.log")
+    try:
+        loader(url, 8, 2.0, root)  # warm-up
+        results = {str(c): loader(url, c, duration, root) for c in levels}
+    finally:
+        stop(proc)
+    return {"startup_s": startup, "load": results}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per load level")
+    parser.add_argument("--connections", default="1,8,64")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="workers for both servers (default: CPU count, mlflow's default)",
+    )
+    parser.add_argument("--output", type=Path, default=ROOT / "results" / "serve.json")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.connections.split(",")]
+    loader = load_wrk if shutil.which("wrk") else load_python
+
+    with tempfile.TemporaryDirectory(prefix="ame-bench-") as tmp:
+        root = Path(tmp)
+        uri = register_model(root)
+        model = "models:/bench-lr/1"
+        port = free_port()
+        mlflow_cmd = [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            model,
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ]
+        baseline = run_server("mlflow", mlflow_cmd, root, uri, port, levels, args.duration, loader)
+        port = free_port()
+        ame_cmd = [
+            str(BIN / "ame"),
+            "serve",
+            "bench-lr/1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ]
+        ours = run_server("ame", ame_cmd, root, uri, port, levels, args.duration, loader)
+
+    rows = []
+    print(
+        f"{'conns':>5} | {'mlflow req/s':>12} {'p50 ms':>8} {'p99 ms':>8} | "
+        f"{'ame req/s':>10} {'p50 ms':>8} {'p99 ms':>8} | {'ratio':>6}"
+    )
+    for c in levels:
+        m, a = baseline["load"][str(c)], ours["load"][str(c)]
+        ratio = a["rps"] / m["rps"]
+        rows.append({"connections": c, "mlflow": m, "ame": a, "throughput_ratio": ratio})
+        print(
+            f"{c:>5} | {m['rps']:>12.0f} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} | "
+            f"{a['rps']:>10.0f} {a['p50_ms']:>8.2f} {a['p99_ms']:>8.2f} | {ratio:>5.1f}x"
+        )
+    startup_ratio = ours["startup_s"] / baseline["startup_s"]
+    print(
+        f"start -> first prediction: mlflow {baseline['startup_s']:.2f}s, "
+        f"ame {ours['startup_s']:.2f}s ({startup_ratio:.2f}x)"
+    )
+    by = {r["connections"]: r for r in rows}
+    targets = {}
+    if 8 in by:
+        targets["throughput_8_ge_4x"] = by[8]["throughput_ratio"] >= 4
+    if 64 in by:
+        targets["throughput_64_ge_5x"] = by[64]["throughput_ratio"] >= 5
+        targets["p99_64_below_mlflow_p50_64"] = by[64]["ame"]["p99_ms"] < by[64]["mlflow"]["p50_ms"]
+    targets["startup_le_half"] = startup_ratio <= 0.5
+    for name, ok in targets.items():
+        print(f"  {'PASS' if ok else 'FAIL'} {name}")
+    result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average": os.getloadavg(),
+        },
+        "load_generator": "wrk" if loader is load_wrk else "python-httpx",
+        "workers": args.workers,
+        "duration_s": args.duration,
+        "body": BODY,
+        "levels": rows,
+        "startup_s": {
+            "mlflow": baseline["startup_s"],
+            "ame": ours["startup_s"],
+            "ratio": startup_ratio,
+        },
+        "targets": targets,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Serving-only code: what the deployed model runs around the shared pipeline."""

@@ -1,0 +1,1 @@
+"""Training-only code: never shipped to the serving environment."""

@@ -1,0 +1,1 @@
+"""The validation task: its exit code decides whether a version is promoted."""

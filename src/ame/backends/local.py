@@ -1,0 +1,402 @@
+"""Local deployments: ``ame serve`` running detached, one per model, tracked on disk.
+
+A deployment is a server process started in its own session (so it outlives
+the CLI), logging to ``<project>/.ame/deployments/<model>.log`` and described
+by ``<project>/.ame/deployments/<model>.json`` (format in docs/architecture.md).
+The record is the only state: listing reads records and checks their process,
+stopping signals the recorded pid.
+
+Replacing a running deployment never drops requests: a deployment that already
+follows the requested alias is left alone (its server swaps versions by itself
+when the alias moves); otherwise the new server is started on a fresh port,
+and the old one is drained and stopped only once the new one is ready.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ame.errors import DeploymentError
+
+log = logging.getLogger(__name__)
+
+DEPLOYMENTS_DIR = Path(".ame") / "deployments"
+READY_PATH = "/v2/health/ready"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How to run a model's server; ``None`` fields fall back to the server's defaults."""
+
+    workers: Optional[int] = None
+    max_batch_size: Optional[int] = None
+    max_latency_ms: Optional[float] = None
+    port: Optional[int] = None
+
+
+@dataclass
+class DeploymentInfo:
+    """A deployment record plus what was observed about it now."""
+
+    model: str
+    ref: str
+    version: str
+    url: str
+    pid: int
+    port: int
+    log: str
+    started: float
+    workers: int = 1
+    alive: bool = False
+    healthy: bool = False
+
+    def record(self) -> dict[str, Any]:
+        """The on-disk record (without the observed fields)."""
+        data = asdict(self)
+        data.pop("alive")
+        data.pop("healthy")
+        return data
+
+
+def project_root_for(project_root: Optional[Path]) -> Path:
+    """The project whose ``.ame/deployments`` holds the records (cwd outside a project)."""
+    if project_root is not None:
+        return project_root.resolve()
+    from ame.spec.discovery import find_project_root
+
+    return (find_project_root() or Path.cwd()).resolve()
+
+
+def deployments_dir(project_root: Path) -> Path:
+    return project_root / DEPLOYMENTS_DIR
+
+
+def _safe_name(model: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
+
+
+def record_path(project_root: Path, model: str) -> Path:
+    return deployments_dir(project_root) / f"{_safe_name(model)}.json"
+
+
+def log_path(project_root: Path, model: str) -> Path:
+    return deployments_dir(project_root) / f"{_safe_name(model)}.log"
+
+
+def settings_from_project(model: str, project_root: Optional[Path]) -> ServeSettings:
+    """Replicas, batching and port from the model's ``deployment`` in ame.yml, if it has one.
+
+    A project without an ame.yml, or one that does not define ``model``, gives
+    defaults; an invalid ame.yml raises its ``SpecError``.
+    """
+    from ame.spec.discovery import find_project_file
+
+    start = project_root or Path.cwd()
+    try:
+        file = find_project_file(start)
+    except Exception:
+        return ServeSettings()
+    from ame.spec.loader import load_project
+
+    project = load_project(file)
+    try:
+        spec = project.model(model)
+    except KeyError:
+        return ServeSettings()
+    deployment = spec.deployment
+    if deployment is None:
+        return ServeSettings()
+    batching = deployment.batching
+    return ServeSettings(
+        workers=deployment.replicas,
+        max_batch_size=batching.max_batch_size if batching else None,
+        max_latency_ms=batching.max_latency_ms if batching else None,
+        port=deployment.port,
+    )
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _healthy(url: str, timeout: float = 2.0) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url + READY_PATH, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _read_record(path: Path) -> Optional[DeploymentInfo]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        fields = DeploymentInfo.__dataclass_fields__
+        info = DeploymentInfo(**{k: v for k, v in data.items() if k in fields})
+        info.pid, info.port = int(info.pid), int(info.port)
+        return info
+    except (OSError, ValueError, TypeError) as exc:
+        log.debug("unreadable deployment record %s: %s", path, exc)
+        return None
+
+
+def _write_record(path: Path, info: DeploymentInfo) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(info.record(), indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve_command() -> list[str]:
+    # ``ame serve`` through its own module: the server needs only the serving
+    # stack, not every command group of the CLI.
+    return [sys.executable, "-m", "ame.cli.serve_cmds"]
+
+
+def _log_tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    # the last "error:" line of the CLI is the most useful one when there is one
+    errors = [line for line in text if line.startswith("error:")]
+    return errors[-1] if errors else " | ".join(text[-lines:])
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    """SIGTERM (graceful drain), then SIGKILL the whole session after ``timeout``."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except psutil.TimeoutExpired:
+        log.warning("deployment pid %d did not stop in %.0fs; killing it", pid, timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    except psutil.NoSuchProcess:
+        pass
+    # workers of a supervisor killed earlier may linger in the session
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _served_version(url: str, model: str) -> Optional[str]:
+    import httpx
+
+    try:
+        resp = httpx.get(f"{url}/v2/models/{model}", timeout=5.0)
+        versions = resp.json().get("versions") or []
+        return str(versions[0]) if resp.status_code == 200 and versions else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def _choose_ref(
+    model: str, version: Optional[str], alias: Optional[str], store: Any, champion: str
+) -> tuple[str, str]:
+    """The reference the server should load, and the version it means now."""
+    from ame.errors import AliasNotFoundError
+    from ame.serving.sources import _client, resolve_registry_version
+
+    if version is not None and alias is not None:
+        raise DeploymentError("give either --version or --alias, not both")
+    client = _client(store.tracking_uri)
+    if version is not None:
+        return f"{model}/{version}", resolve_registry_version(client, model, None, version)
+    if alias is not None:
+        return f"{model}@{alias}", resolve_registry_version(client, model, alias, None)
+    try:
+        return f"{model}@{champion}", resolve_registry_version(client, model, champion, None)
+    except AliasNotFoundError:
+        latest = resolve_registry_version(client, model, None, None)
+        return f"{model}/{latest}", latest
+
+
+def deploy(
+    model: str,
+    *,
+    version: Optional[str] = None,
+    alias: Optional[str] = None,
+    project_root: Optional[Path] = None,
+    tracking_uri: Optional[str] = None,
+    host: str = "127.0.0.1",
+    port: Optional[int] = None,
+    workers: Optional[int] = None,
+    max_batch_size: Optional[int] = None,
+    max_latency_ms: Optional[float] = None,
+    poll_interval: Optional[float] = None,
+    timeout: float = 180.0,
+) -> DeploymentInfo:
+    """Start (or replace) the local deployment of ``model`` and return it once it answers.
+
+    Without ``version`` or ``alias`` the model's champion alias is followed
+    (``championAlias`` in ame.yml, default ``champion``), or its latest version
+    pinned when it has no such alias. Options left ``None`` come from the
+    model's ``deployment`` in ame.yml, then from the server's defaults.
+    """
+    from ame.registry.store import resolve_store
+
+    root = project_root_for(project_root)
+    settings = settings_from_project(model, root)
+    champion = "champion"
+    with contextlib.suppress(Exception):
+        from ame.spec.loader import load_project
+
+        champion = load_project(root).model(model).champion_alias
+    store = resolve_store(tracking_uri, project_root=root)
+    ref, resolved = _choose_ref(model, version, alias, store, champion)
+    workers = workers or settings.workers or 1
+    batch = max_batch_size or settings.max_batch_size
+    latency = max_latency_ms if max_latency_ms is not None else settings.max_latency_ms
+
+    record = record_path(root, model)
+    old = _read_record(record) if record.exists() else None
+    if old is not None and _alive(old.pid):
+        same = (
+            old.ref == ref
+            and old.workers == workers
+            and (port is None or port == old.port)
+            and "@" in ref
+            and _healthy(old.url)
+        )
+        if same:
+            log.info("%s already follows %s; nothing to move", model, ref)
+            old.alive = old.healthy = True
+            return old
+    else:
+        old = None
+
+    wanted = port or settings.port
+    if wanted is None or (old is not None and wanted == old.port):
+        # a fixed port still held by the old deployment cannot be shared: take a
+        # free one so the old server keeps answering until the new one is ready
+        wanted = _free_port(host)
+    url = f"http://{host}:{wanted}"
+    logfile = log_path(root, model)
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+
+    cmd = [*_serve_command(), ref, "--host", host, "--port", str(wanted)]
+    cmd += ["--workers", str(workers), "--record", str(record)]
+    if batch is not None:
+        cmd += ["--max-batch-size", str(batch)]
+    if latency is not None:
+        cmd += ["--max-latency-ms", str(latency)]
+    if poll_interval is not None:
+        cmd += ["--poll-interval", str(poll_interval)]
+    env = {**os.environ, **store.env(), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("AME_DEBUG", None)
+    with logfile.open("ab") as out:
+        out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+            env=env,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while not _healthy(url, timeout=1.0):
+        if proc.poll() is not None:
+            tail = _log_tail(logfile)
+            raise DeploymentError(
+                f"the server for {ref} exited with code {proc.returncode}: {tail} (log: {logfile})"
+            )
+        if time.monotonic() > deadline:
+            _terminate(proc.pid, 5.0)
+            raise DeploymentError(
+                f"the server for {ref} was not ready after {timeout:.0f}s (log: {logfile})"
+            )
+        time.sleep(0.2)
+
+    info = DeploymentInfo(
+        model=model,
+        ref=ref,
+        version=_served_version(url, model) or resolved,
+        url=url,
+        pid=proc.pid,
+        port=wanted,
+        log=str(logfile),
+        started=time.time(),
+        workers=workers,
+        alive=True,
+        healthy=True,
+    )
+    _write_record(record, info)
+    if old is not None:
+        log.info("stopping the previous deployment of %s (pid %d)", model, old.pid)
+        _terminate(old.pid, 30.0)
+    return info
+
+
+def list_deployments(
+    project_root: Optional[Path] = None, check_health: bool = True
+) -> list[DeploymentInfo]:
+    """Every deployment record of the project, with whether its server is alive and ready."""
+    folder = deployments_dir(project_root_for(project_root))
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        info = _read_record(path)
+        if info is None:
+            continue
+        info.alive = _alive(info.pid)
+        info.healthy = info.alive and check_health and _healthy(info.url)
+        found.append(info)
+    return found
+
+
+def get_deployment(model: str, project_root: Optional[Path] = None) -> DeploymentInfo:
+    """The record of ``model``'s deployment; DeploymentError if there is none."""
+    root = project_root_for(project_root)
+    info = _read_record(record_path(root, model))
+    if info is None:
+        raise DeploymentError(f"no local deployment of '{model}' in {root}")
+    info.alive = _alive(info.pid)
+    return info
+
+
+def stop_deployment(
+    model: str, project_root: Optional[Path] = None, timeout: float = 30.0
+) -> DeploymentInfo:
+    """Stop ``model``'s deployment (drain, then kill after ``timeout``) and remove its record."""
+    root = project_root_for(project_root)
+    info = get_deployment(model, root)
+    if info.alive:
+        _terminate(info.pid, timeout)
+    info.alive = info.healthy = False
+    with contextlib.suppress(FileNotFoundError):
+        record_path(root, model).unlink()
+    return info
+
+
+# The name docs/architecture.md gives the lifecycle module.
+stop = stop_deployment

@@ -1,0 +1,166 @@
+"""``ame init``, ``ame train``, ``ame status`` and ``ame model validate``: the model's life."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ame.cli.common import FileOption, JsonOption, TrackingUriOption, console, print_json
+
+
+def _load(file: Optional[Path], tracking_uri: Optional[str]):  # type: ignore[no-untyped-def]
+    from ame.registry.store import resolve_store
+    from ame.spec import load_project
+
+    project = load_project(file)
+    return project, resolve_store(tracking_uri, project_root=project.root)
+
+
+def _stream(line: str) -> None:
+    console.print(f"[dim]│[/dim] {line}", markup=True, highlight=False, soft_wrap=True)
+
+
+def _event(message: str) -> None:
+    console.print(f"[bold cyan]ame[/bold cyan] {message}")
+
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write the project.")] = Path("."),
+    name: Annotated[
+        Optional[str], typer.Option("--name", help="Project name (default: the directory's).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Write a golden-path project: training/, serving/, common/, validation/ and ame.yml.
+
+    Example: [bold]ame init demo && cd demo && ame train demo_model[/bold]
+    """
+    from ame.scaffold import init_project, scaffold_values
+
+    written = init_project(directory, name, force=force)
+    values = scaffold_values(directory, name)
+    console.print(f"wrote {len(written)} files to {directory.resolve()}")
+    console.print(
+        f"next: cd {directory} && ame train {values['model']}   "
+        "(train -> validate -> promote -> deploy)"
+    )
+
+
+def train(
+    model: Annotated[str, typer.Argument(help="The model to train, as named in ame.yml.")],
+    allow_same_version: Annotated[
+        bool,
+        typer.Option(
+            "--allow-same-version",
+            help="Register a new version even if this code version was already trained.",
+        ),
+    ] = False,
+    deploy: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--deploy/--no-deploy",
+            help="Override the model's deployment.autoDeploy.",
+            show_default=False,
+        ),
+    ] = None,
+    file: FileOption = None,
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Train MODEL, validate the new version, promote it and deploy it if autoDeploy is set.
+
+    Exit codes: 0 promoted, 1 training or validation failed, 2 bad input.
+
+    Example: [bold]ame train logreg[/bold]
+    """
+    from ame import lifecycle
+
+    project, store = _load(file, tracking_uri)
+    result = lifecycle.train(
+        project,
+        model,
+        store,
+        allow_same_version=allow_same_version,
+        deploy=deploy,
+        on_event=_event,
+        on_output=_stream,
+    )
+    summary = f"{result.model} version {result.version}: validation {result.validation}"
+    if result.promoted:
+        summary += f", promoted to @{result.alias}"
+    if result.deployment_url:
+        summary += f", served at {result.deployment_url}"
+    console.print(f"[bold green]done[/bold green] {summary}")
+
+
+def status(
+    file: FileOption = None,
+    tracking_uri: TrackingUriOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Each model's latest version, its validation state, the champion and the deployment.
+
+    Example: [bold]ame status --json[/bold]
+    """
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from ame import lifecycle
+
+    project, store = _load(file, tracking_uri)
+    rows = lifecycle.status(project, store)
+    if as_json:
+        print_json([asdict(r) for r in rows])
+        return
+    table = Table(title=f"project {project.name}")
+    for column in ("model", "latest", "validation", "champion", "deployed", "url"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.model,
+            r.latest_version or "-",
+            r.latest_validation or "-",
+            f"@{r.champion_alias} -> {r.champion_version}" if r.champion_version else "-",
+            r.deployed_version or "-",
+            r.deployment_url or "-",
+        )
+    console.print(table)
+
+
+def validate_model(
+    model: Annotated[str, typer.Argument(help="The model, as named in ame.yml.")],
+    version: Annotated[
+        Optional[str], typer.Option("--version", help="Version to validate (default: latest).")
+    ] = None,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Move the champion alias to it if it passes.")
+    ] = False,
+    file: FileOption = None,
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Re-run MODEL's validation task on one version; exit 1 if it fails.
+
+    Example: [bold]ame model validate logreg --version 3[/bold]
+    """
+    from ame import lifecycle
+    from ame.errors import ValidationFailedError
+
+    project, store = _load(file, tracking_uri)
+    checked, outcome = lifecycle.validate_version(
+        project, model, store, version, promote_on_pass=promote, on_output=_stream
+    )
+    if outcome == lifecycle.FAILED:
+        raise ValidationFailedError(f"{model} version {checked} failed validation")
+    console.print(f"{model} version {checked}: validation {outcome}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``init``, ``train``, ``status`` and ``model validate`` to ``app``."""
+    app.command("init")(init)
+    app.command("train")(train)
+    app.command("status")(status)
+    from ame.cli.model_cmds import model_app
+
+    model_app.command("validate")(validate_model)

@@ -1,0 +1,592 @@
+"""``ame model ...`` and ``ame ui``: the registry from the command line.
+
+The logic lives in ``ame.registry.Registry``; this module parses options,
+asks for confirmation before deleting and presents (Rich tables, ``--json``).
+Other groups may add commands to ``model_app`` (``ame model validate`` is
+added by the lifecycle group).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
+
+import typer
+
+from ame.cli.common import FileOption, JsonOption, TrackingUriOption, console, err_console
+from ame.cli.common import print_json as _print_json
+from ame.errors import AmeError, ProjectNotFoundError, RegistryError, StoreError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ame.registry.facade import Registry
+    from ame.registry.records import ModelRecord, VersionRecord
+    from ame.registry.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+model_app = typer.Typer(
+    name="model",
+    help="Registered models: list, versions, register, aliases, tags, copy, delete.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+
+class ConfirmationRequiredError(AmeError):
+    """A destructive command needs ``--yes`` when nobody can answer the prompt."""
+
+
+# --- shared helpers -----------------------------------------------------------
+
+
+def _store(tracking_uri: Optional[str], file: Optional[Path]) -> Store:
+    from ame.registry.store import resolve_store
+
+    root: Optional[Path] = None
+    if file is not None:
+        if not file.exists():
+            raise ProjectNotFoundError(f"{file} does not exist")
+        root = (file if file.is_dir() else file.parent).resolve()
+    return resolve_store(tracking_uri, root)
+
+
+def _registry(tracking_uri: Optional[str], file: Optional[Path]) -> Registry:
+    from ame.registry.facade import Registry
+
+    return Registry(_store(tracking_uri, file))
+
+
+def _mlflow_errors(fn: F) -> F:
+    """Turn MLflow's own exceptions into one-line ame errors (no tracebacks for users)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return fn(*args, **kwargs)
+        except MlflowException as exc:
+            text = exc.message.splitlines()[0] if exc.message else type(exc).__name__
+            if "API request" in text or "Max retries" in text or "Connection" in text:
+                raise StoreError(f"cannot reach the MLflow store: {text}") from exc
+            raise RegistryError(text) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _pairs(items: Iterable[str], what: str = "tag") -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise RegistryError(f"invalid {what} '{item}': use KEY=VALUE")
+        result[key.strip()] = value
+    return result
+
+
+def _when(record: ModelRecord | VersionRecord) -> str:
+    stamp = getattr(record, "updated", None) or record.created
+    return stamp.strftime("%Y-%m-%d %H:%M") if stamp else ""
+
+
+def _short(text: Optional[str], width: int = 48) -> str:
+    if not text:
+        return ""
+    line = text.splitlines()[0]
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _models_table(models: Iterable[ModelRecord]) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("name", "latest", "aliases", "updated", "description"):
+        table.add_column(column)
+    for m in models:
+        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()))
+        table.add_row(
+            f"[cyan]{escape(m.name)}[/cyan]",
+            m.latest_version or "-",
+            escape(aliases),
+            _when(m),
+            escape(_short(m.description)),
+        )
+    return table
+
+
+def _versions_table(versions: Iterable[VersionRecord]) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("version", "aliases", "status", "run", "created", "tags", "description"):
+        table.add_column(column)
+    for v in versions:
+        tags = ", ".join(f"{k}={val}" for k, val in sorted(v.tags.items()))
+        table.add_row(
+            f"[cyan]{v.version}[/cyan]",
+            escape(", ".join(v.aliases)),
+            v.status or "",
+            (v.run_id or "")[:12],
+            _when(v),
+            escape(_short(tags, 40)),
+            escape(_short(v.description)),
+        )
+    return table
+
+
+def _page_hint(token: Optional[str]) -> None:
+    if token:
+        err_console.print(f"[dim]more: --page-token {token}  (or --all)[/dim]")
+
+
+def _version_json(v: VersionRecord) -> dict[str, Any]:
+    return {**v.model_dump(mode="json"), "uri": v.uri}
+
+
+MaxResultsOption = Annotated[
+    int, typer.Option("--max-results", min=1, max=10000, help="Page size.")
+]
+PageTokenOption = Annotated[
+    Optional[str], typer.Option("--page-token", help="Token of the page to show (from a listing).")
+]
+AllOption = Annotated[bool, typer.Option("--all", help="Walk every page.")]
+
+
+# --- listing ------------------------------------------------------------------
+
+
+@model_app.command("list")
+@_mlflow_errors
+def list_models(
+    filter_string: Annotated[
+        Optional[str],
+        typer.Option("--filter", help="MLflow filter, e.g. \"name LIKE 'fraud%'\"."),
+    ] = None,
+    max_results: MaxResultsOption = 100,
+    page_token: PageTokenOption = None,
+    all_pages: AllOption = False,
+    as_json: JsonOption = False,
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+) -> None:
+    """List registered models with their latest version and aliases.
+
+    Example: [bold]ame model list --filter "name LIKE 'fraud%'" --json[/bold]
+    """
+    registry = _registry(tracking_uri, file)
+    token: Optional[str] = None
+    if all_pages:
+        models = list(registry.iter_models(filter_string))
+    else:
+        page = registry.list_models(filter_string, max_results, page_token)
+        models, token = page.items, page.next_page_token
+    if as_json:
+        payload: dict[str, Any] = {"models": [m.model_dump(mode="json") for m in models]}
+        if not all_pages:
+            payload["next_page_token"] = token
+        _print_json(payload)
+        return
+    if not models:
+        console.print("no registered models")
+        return
+    console.print(_models_table(models))
+    _page_hint(token)
+
+
+@model_app.command("show")
+@_mlflow_errors
+def show(
+    name: Annotated[str, typer.Argument(help="The registered model.")],
+    as_json: JsonOption = False,
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+) -> None:
+    """Describe a model: description, tags, aliases and its latest versions.
+
+    Example: [bold]ame model show fraud[/bold]
+    """
+    from rich.markup import escape
+
+    registry = _registry(tracking_uri, file)
+    model = registry.get_model(name)
+    page = registry.list_versions(name, max_results=20)
+    if as_json:
+        _print_json(
+            {
+                **model.model_dump(mode="json"),
+                "versions": [_version_json(v) for v in page.items],
+                "next_page_token": page.next_page_token,
+            }
+        )
+        return
+    console.print(f"[bold cyan]{escape(model.name)}[/bold cyan]")
+    if model.description:
+        console.print(escape(model.description))
+    console.print(f"latest version: {model.latest_version or '-'}")
+    for alias, version in sorted(model.aliases.items()):
+        console.print(f"alias [bold]{escape(alias)}[/bold] → version {version}")
+    for key, value in sorted(model.tags.items()):
+        console.print(f"tag {escape(key)}={escape(value)}")
+    if page.items:
+        console.print(_versions_table(page.items))
+    _page_hint(page.next_page_token)
+
+
+@model_app.command("versions")
+@_mlflow_errors
+def versions(
+    name: Annotated[str, typer.Argument(help="The registered model.")],
+    max_results: MaxResultsOption = 100,
+    page_token: PageTokenOption = None,
+    all_pages: AllOption = False,
+    as_json: JsonOption = False,
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+) -> None:
+    """List the versions of a model, newest first.
+
+    Example: [bold]ame model versions fraud --max-results 10[/bold]
+    """
+    registry = _registry(tracking_uri, file)
+    token: Optional[str] = None
+    if all_pages:
+        items = list(registry.iter_versions(name))
+    else:
+        page = registry.list_versions(name, max_results, page_token)
+        items, token = page.items, page.next_page_token
+    if as_json:
+        payload: dict[str, Any] = {"versions": [_version_json(v) for v in items]}
+        if not all_pages:
+            payload["next_page_token"] = token
+        _print_json(payload)
+        return
+    if not items:
+        console.print(f"model {name} has no versions")
+        return
+    console.print(_versions_table(items))
+    _page_hint(token)
+
+
+# --- writing ------------------------------------------------------------------
+
+
+@model_app.command("create")
+@_mlflow_errors
+def create(
+    name: Annotated[str, typer.Argument(help="The new model's name.")],
+    description: Annotated[Optional[str], typer.Option("--description", "-d")] = None,
+    tag: Annotated[list[str], typer.Option("--tag", help="KEY=VALUE, repeatable.")] = [],  # noqa: B006
+    as_json: JsonOption = False,
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+) -> None:
+    """Create an empty registered model (register adds versions, creating it if needed).
+
+    Example: [bold]ame model create fraud -d "Card fraud classifier" --tag team=risk[/bold]
+    """
+    model = _registry(tracking_uri, file).create_model(name, description, _pairs(tag))
+    if as_json:
+        _print_json(model.model_dump(mode="json"))
+        return
+    console.print(f"created model {model.name}")
+
+
+@model_app.command("register")
+@_mlflow_errors
+def register_version(
+    name: Annotated[str, typer.Argument(help="The registered model (created if needed).")],
+    paths: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="More files or folders after --files.", show_default=False),
+    ] = None,
+    run: Annotated[
+        Optional[str], typer.Option("--run", help="A run whose logged model becomes the version.")
+    ] = None,
+    path: Annotated[
+        Optional[str],
+        typer.Option("--path", help="With --run: the model's name in the run, if it has several."),
+    ] = None,
+    files: Annotated[
+        Optional[list[Path]],
+        typer.Option("--files", help="Files or folders that become the version (repeatable)."),
+    ] = None,
+    loader: Annotated[
+        Optional[str],
+        typer.Option(
+            "--loader", help="With --files: MODULE:FUNCTION returning the model from its folder."
+        ),
+    ] = None,
+    pip: Annotated[
+        Optional[list[str]],
+        typer.Option("--pip", help="With --files: pip requirements (skips inference)."),
+    ] = None,
+    description: Annotated[Optional[str], typer.Option("--description", "-d")] = None,
+    tag: Annotated[list[str], typer.Option("--tag", help="KEY=VALUE, repeatable.")] = [],  # noqa: B006
+    alias: Annotated[
+        list[str], typer.Option("--alias", help="Alias to point at the new version.")
+    ] = [],  # noqa: B006
+    as_json: JsonOption = False,
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+) -> None:
+    """Make a new version from a training run or from plain files and folders.
+
+    With --files, the files become the version's artifacts; a hook.py among them
+    (load(path) -> model, optional predict(model, inputs)) or --loader MODULE:FUNCTION
+    turns them into a model at load time.
+
+    Examples:
+      [bold]ame model register fraud --run 3f2a9c... -d "weekly retrain"[/bold]
+      [bold]ame model register stock --files models/ hooks/ hook.py --tag source=upload[/bold]
+    """
+    all_files = [*(files or []), *(paths or [])]
+    if (run is None) == (not all_files):
+        raise RegistryError("give exactly one of --run RUN_ID or --files PATH...")
+    if run is None and path is not None:
+        raise RegistryError("--path goes with --run")
+    if run is not None and (loader or pip):
+        raise RegistryError("--loader and --pip go with --files")
+    registry = _registry(tracking_uri, file)
+    tags = _pairs(tag)
+    with err_console.status(f"registering a new version of {name}..."):
+        if run is not None:
+            version = registry.register_from_run(
+                name, run, path, description=description, tags=tags
+            )
+        else:
+            version = registry.register_from_files(
+                name,
+                all_files,
+                loader=loader,
+                description=description,
+                tags=tags,
+                pip_requirements=pip or None,
+            )
+        for a in alias:
+            version = registry.set_alias(name, a, version.version)
+    if as_json:
+        _print_json(_version_json(version))
+        return
+    console.print(f"registered {version.name} version {version.version}  ({version.uri})")
+
+
+@model_app.command("describe")
+@_mlflow_errors
+def describe(
+    name: Annotated[str, typer.Argument(help="The registered model.")],
+    text: Annotated[str, typer.Argument(help="The new description.")],
+    version: Annotated[
+        Optional[str], typer.Option("--version", "-v", help="Describe this version instead.")
+    ] = None,
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+) -> None:
+    """Set the description of a model, or of one version with --version.
+
+    Example: [bold]ame model describe fraud "trained on 2024 data" --version 3[/bold]
+    """
+    registry = _registry(tracking_uri, file)
+    if version is None:
+        registry.set_model_description(name, text)
+        console.print(f"described model {name}")
+    else:
+        registry.set_version_description(name, version, text)
+        console.print(f"described {name} version {version}")
+
+
+@model_app.command("alias")
+@_mlflow_errors
+def alias(
+    name: Annotated[str, typer.Argument(help="The registered model.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. champion.")],
+    version: Annotated[
+        Optional[str], typer.Argument(help="The version the alias points at (moved if set).")
+    ] = None,
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias.")] = False,
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+) -> None:
+    """Point an alias at a version (moving it if it exists), or remove it with --delete.
+
+    Examples:
+      [bold]ame model alias fraud champion 3[/bold]
+      [bold]ame model alias fraud champion --delete[/bold]
+    """
+    registry = _registry(tracking_uri, file)
+    if delete:
+        if version is not None:
+            raise RegistryError("--delete takes no VERSION")
+        registry.delete_alias(name, alias_name)
+        console.print(f"deleted alias {name}@{alias_name}")
+        return
+    if version is None:
+        raise RegistryError("give the VERSION the alias points at (or --delete)")
+    registry.set_alias(name, alias_name, version)
+    console.print(f"{name}@{alias_name} → version {version}")
+
+
+@model_app.command("tag")
+@_mlflow_errors
+def tag(
+    name: Annotated[str, typer.Argument(help="The registered model.")],
+    version: Annotated[str, typer.Argument(help="The version to tag.")],
+    pairs: Annotated[
+        Optional[list[str]], typer.Argument(metavar="KEY=VALUE...", show_default=False)
+    ] = None,
+    delete: Annotated[
+        list[str], typer.Option("--delete", help="Remove this tag (repeatable).")
+    ] = [],  # noqa: B006
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+) -> None:
+    """Set (or --delete) tags on a version.
+
+    Example: [bold]ame model tag fraud 3 validated=true owner=risk[/bold]
+    """
+    if not pairs and not delete:
+        raise RegistryError("give KEY=VALUE pairs to set or --delete KEY")
+    registry = _registry(tracking_uri, file)
+    tags = _pairs(pairs or [])
+    if tags:
+        registry.set_version_tags(name, version, tags)
+    for key in delete:
+        registry.delete_version_tag(name, version, key)
+    console.print(f"tagged {name} version {version}")
+
+
+@model_app.command("copy")
+@_mlflow_errors
+def copy(
+    source: Annotated[str, typer.Argument(help="The version to copy: NAME/VERSION or NAME@ALIAS.")],
+    destination: Annotated[str, typer.Argument(help="The model that gets a new version.")],
+    as_json: JsonOption = False,
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+) -> None:
+    """Copy a version to another model (promote staging to prod, say).
+
+    Example: [bold]ame model copy fraud-staging@champion fraud-prod[/bold]
+    """
+    version = _registry(tracking_uri, file).copy_version(source, destination)
+    if as_json:
+        _print_json(_version_json(version))
+        return
+    console.print(f"copied {source} to {version.name} version {version.version}")
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfirmationRequiredError(f"{question} needs --yes when not run interactively")
+    if not typer.confirm(f"{question}?", default=False):
+        console.print("nothing deleted")
+        raise typer.Exit(1)
+
+
+@model_app.command("delete")
+@_mlflow_errors
+def delete(
+    name: Annotated[str, typer.Argument(help="The registered model.")],
+    version: Annotated[
+        Optional[str], typer.Option("--version", "-v", help="Delete only this version.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Delete even if an alias or a live deployment uses it."),
+    ] = False,
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+) -> None:
+    """Delete a version, or a whole model with all its versions.
+
+    Refused while an alias or a running local deployment points at it (unless
+    --force); asks for confirmation unless --yes.
+
+    Examples:
+      [bold]ame model delete fraud --version 2 --yes[/bold]
+      [bold]ame model delete fraud --yes --force[/bold]
+    """
+    registry = _registry(tracking_uri, file)
+    if version is not None:
+        registry.get_version(name, version)
+        users = registry.users(name, version)
+        if users and not force:
+            registry.delete_version(name, version)  # raises VersionInUseError with the reasons
+        _confirm(f"delete {name} version {version}", yes)
+        registry.delete_version(name, version, force=force)
+        console.print(f"deleted {name} version {version}")
+        return
+    model = registry.get_model(name)
+    if registry.users(name) and not force:
+        registry.delete_model(name)  # raises VersionInUseError with the reasons
+    count = model.latest_version or "0"
+    _confirm(f"delete model {name} and all its versions (latest: {count})", yes)
+    registry.delete_model(name, force=force)
+    console.print(f"deleted model {name}")
+
+
+# --- ui -------------------------------------------------------------------------
+
+
+def ui(
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 5000,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+) -> None:
+    """Open the MLflow UI on the project's store (runs, models, versions).
+
+    It serves the embedded store of the project (or the SQLite store given);
+    for a remote server, open that server's own URL instead.
+
+    Example: [bold]ame ui --port 5001[/bold]  then browse http://127.0.0.1:5001
+    """
+    store = _store(tracking_uri, file)
+    if not store.embedded:
+        raise StoreError(
+            f"the store is the server {store.tracking_uri}: open it in a browser directly"
+        )
+    mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which(
+        "mlflow"
+    )
+    if mlflow_bin is None:
+        raise StoreError("the mlflow command is not installed in this environment")
+    argv = [
+        mlflow_bin,
+        "server",
+        "--backend-store-uri",
+        store.tracking_uri,
+        "--default-artifact-root",
+        str(store.artifact_root),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    err_console.print(f"MLflow UI on http://{host}:{port} (store {store.tracking_uri})")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The UI needs no background job runner (GenAI evaluation jobs); skipping it
+    # makes the server start faster and leaves one process to stop.
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    # Replace this process: Ctrl-C and signals reach the server directly.
+    os.execv(mlflow_bin, argv)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``model ...`` and ``ui`` to ``app``."""
+    app.add_typer(model_app, name="model")
+    app.command("ui")(ui)

@@ -1,0 +1,375 @@
+"""``ame package``: build, inspect, verify, register and serve model packages.
+
+Only presentation lives here (options, Rich tables and progress bars, JSON);
+the work is done by ``ame.packaging``, imported inside each command so that
+``ame --help`` never loads cryptography or MLflow. Keys are never printed:
+commands show key ids, and take keys from files or environment variables only
+(never as arguments, which would show up in process listings and shell history).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from ame.cli.common import JsonOption, TrackingUriOption, console, err_console, print_json
+from ame.errors import PackageError
+
+if TYPE_CHECKING:
+    from ame.packaging.keys import Secret
+
+package_app = typer.Typer(
+    name="package",
+    help="Build, inspect, verify, register and serve (encrypted) model packages.",
+    no_args_is_help=True,
+)
+
+KeyFileOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--key-file", help="File holding the package key (hex, as generated).", show_default=False
+    ),
+]
+PassphraseEnvOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--passphrase-env",
+        help="Name of the environment variable holding the passphrase.",
+        show_default=False,
+    ),
+]
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"  # pragma: no cover
+
+
+def _passphrase_from_env(var: str) -> str:
+    value = os.environ.get(var)
+    if not value:
+        raise PackageError(f"environment variable {var} (named by --passphrase-env) is not set")
+    return value
+
+
+def _secret(key_file: Optional[Path], passphrase_env: Optional[str]) -> Optional[Secret]:
+    from ame.packaging.keys import Secret, read_key_file
+
+    if key_file is not None and passphrase_env is not None:
+        raise PackageError("give --key-file or --passphrase-env, not both")
+    if key_file is not None:
+        return Secret(key=read_key_file(key_file))
+    if passphrase_env is not None:
+        return Secret(passphrase=_passphrase_from_env(passphrase_env))
+    return None
+
+
+class _Bar:
+    """A Rich progress bar on stderr fed by the library's (done, total) callback."""
+
+    def __init__(self, label: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            console=err_console,
+            transient=True,
+        )
+        self._task = self._progress.add_task(label, total=None)
+
+    def __enter__(self) -> _Bar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+
+def build(
+    model: Annotated[
+        str, typer.Argument(help="NAME/VERSION, NAME@ALIAS, or an MLflow model directory.")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The package file to write.")],
+    hooks: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--hooks", help="Directory with pre.py (preprocess) and/or post.py (postprocess)."
+        ),
+    ] = None,
+    encrypt: Annotated[
+        bool, typer.Option("--encrypt", help="Encrypt the package (AES-256-GCM).")
+    ] = False,
+    passphrase_env: PassphraseEnvOption = None,
+    key_file: KeyFileOption = None,
+    generate_key: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--generate-key",
+            help="Create a new random key in this file (mode 0600).",
+            show_default=False,
+        ),
+    ] = None,
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Package a model version into one file, optionally encrypted.
+
+    Example: ame package build churn/3 -o churn-3.amepkg --hooks hooks \
+    --encrypt --generate-key churn.key
+    """
+    from ame.packaging.build import build_package
+    from ame.packaging.keys import generate_key_file, read_key_file
+
+    methods = [m for m in (passphrase_env, key_file, generate_key) if m is not None]
+    if len(methods) > 1:
+        raise PackageError("give only one of --passphrase-env, --key-file and --generate-key")
+    if encrypt and not methods:
+        raise PackageError("--encrypt needs --passphrase-env VAR, --key-file F or --generate-key F")
+    key: Optional[bytes] = None
+    passphrase: Optional[str] = None
+    created_key: Optional[Path] = None
+    if passphrase_env is not None:
+        passphrase = _passphrase_from_env(passphrase_env)
+    elif key_file is not None:
+        key = read_key_file(key_file)
+    elif generate_key is not None:
+        key = generate_key_file(generate_key)
+        created_key = generate_key
+    try:
+        with _Bar(f"packaging {output.name}") as bar:
+            result = build_package(
+                model,
+                output,
+                hooks_dir=hooks,
+                key=key,
+                passphrase=passphrase,
+                tracking_uri=tracking_uri,
+                progress=bar,
+            )
+    except BaseException:
+        # A key that never encrypted anything is useless; do not leave it behind.
+        if created_key is not None:
+            created_key.unlink(missing_ok=True)
+        raise
+    m = result.manifest
+    what = f"{m['model']['name']}/{m['model']['version']}"
+    console.print(
+        f"built {result.path} from {what}: {len(m['files'])} files, {_human(result.size)}"
+    )
+    if result.key_id:
+        how = "passphrase (scrypt)" if passphrase is not None else "key"
+        console.print(f"encrypted with AES-256-GCM, {how}, key id {result.key_id}")
+        if created_key is not None:
+            console.print(
+                f"new key written to {created_key} (mode 0600): keep it safe, "
+                "it is not stored anywhere else"
+            )
+    else:
+        console.print("not encrypted")
+
+
+def inspect(
+    package: Annotated[Path, typer.Argument(help="The package file.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Show a package's manifest (no key needed; nothing is authenticated).
+
+    Example: ame package inspect churn-3.amepkg --json
+    """
+    from rich.table import Table
+
+    from ame.packaging.inspect import inspect_package
+
+    manifest = inspect_package(package)
+    if json_out:
+        print_json(manifest)
+        return
+    model = manifest["model"]
+    enc = manifest.get("encryption")
+    console.print(
+        f"[bold]{package}[/bold]  format {manifest['format']} v{manifest['format_version']}"
+    )
+    console.print(
+        f"model      {model['name']}/{model['version']} ({model['flavor']}) from {model['source']}"
+    )
+    console.print(f"created    {manifest['created']}")
+    console.print(f"package id {manifest['package_id']}")
+    if enc:
+        kdf = enc["kdf"]
+        how = (
+            f"scrypt n={kdf['n']} r={kdf['r']} p={kdf['p']}"
+            if kdf.get("name") == "scrypt"
+            else "random key"
+        )
+        console.print(
+            f"encryption {enc['algorithm']}, {_human(enc['chunk_size'])} chunks, {how}, "
+            f"key id {enc['key_id']}"
+        )
+    else:
+        console.print("encryption none")
+    hooks = [h for h in (manifest["hooks"].get("pre"), manifest["hooks"].get("post")) if h]
+    console.print(f"hooks      {', '.join(hooks) if hooks else 'none'}")
+    console.print(f"signature  {'yes' if model.get('signature') else 'none'}")
+    table = Table("file", "size", "sha256", box=None)
+    for entry in manifest["files"]:
+        table.add_row(entry["path"], _human(entry["size"]), entry["sha256"][:16] + "...")
+    console.print(table)
+
+
+def verify(
+    package: Annotated[Path, typer.Argument(help="The package file.")],
+    key_file: KeyFileOption = None,
+    passphrase_env: PassphraseEnvOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Check the key, the manifest's authenticity and every file's tags and SHA-256.
+
+    Example: ame package verify churn-3.amepkg --key-file churn.key
+    """
+    from ame.packaging.reader import PackageReader
+
+    secret = _secret(key_file, passphrase_env)
+    with PackageReader(package) as reader:
+        reader.unlock(secret)
+        total = sum(f.size for f in reader.manifest.files)
+        done = 0
+        with _Bar(f"verifying {package.name}") as bar:
+
+            def advance(n: int) -> None:
+                nonlocal done
+                done += n
+                bar(done, total)
+
+            checks = reader.verify(advance)
+        encrypted = reader.manifest.encrypted
+    if json_out:
+        print_json({"ok": True, "encrypted": encrypted, "files": [c.__dict__ for c in checks]})
+        return
+    what = (
+        "authenticated and digests match"
+        if encrypted
+        else "digests match (unencrypted: not authenticated)"
+    )
+    console.print(f"ok: {len(checks)} files, {_human(total)}, {what}")
+
+
+def register_cmd(
+    package: Annotated[Path, typer.Argument(help="The package file.")],
+    name: Annotated[str, typer.Argument(help="Registered model to add the version to.")],
+    description: Annotated[
+        Optional[str], typer.Option("--description", help="Version description.")
+    ] = None,
+    tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Register a package as a new model version of type packaged-encrypted (no key needed).
+
+    Example: ame package register churn-3.amepkg churn-shipped
+    Load it with AME_PACKAGE_KEY_FILE (or AME_PACKAGE_KEY / AME_PACKAGE_PASSPHRASE) set.
+    """
+    from ame.packaging.register import register_package
+
+    result = register_package(package, name, tracking_uri=tracking_uri, description=description)
+    console.print(f"registered {result.name}/{result.version} ({result.model_type})")
+
+
+def serve(
+    package: Annotated[Path, typer.Argument(help="The package file.")],
+    key_file: KeyFileOption = None,
+    passphrase_env: PassphraseEnvOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+    max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="Largest batch.")] = 32,
+    max_latency_ms: Annotated[float, typer.Option("--max-latency-ms", help="Batching wait.")] = 5.0,
+) -> None:
+    """Serve a package over HTTP (MLflow scoring and open inference protocol v2).
+
+    Example: ame package serve churn-3.amepkg --key-file churn.key --port 8080
+    """
+    from ame.packaging.keys import KEY_FILE_ENV, PASSPHRASE_ENV
+    from ame.packaging.reader import PackageReader
+    from ame.packaging.serving import RESOLVER_TARGET
+    from ame.serving import register_resolver
+    from ame.serving import serve as serve_source
+
+    path = package.expanduser().resolve()
+    secret = _secret(key_file, passphrase_env)
+    # Check the key here, once, so a wrong key is one clear line, not a worker crash.
+    with PackageReader(path) as reader:
+        reader.unlock(secret)
+        reader.check_members()
+    # Workers (and their restarts) find the key the way a registered version does:
+    # in the environment they inherit, never on a command line.
+    if key_file is not None:
+        os.environ[KEY_FILE_ENV] = str(key_file.expanduser().resolve())
+    elif passphrase_env is not None:
+        os.environ[PASSPHRASE_ENV] = _passphrase_from_env(passphrase_env)
+    register_resolver("package", RESOLVER_TARGET)
+    serve_source(
+        f"package:{path}",
+        host=host,
+        port=port,
+        workers=workers,
+        max_batch_size=max_batch_size,
+        max_latency_ms=max_latency_ms,
+    )
+
+
+def predict(
+    package: Annotated[Path, typer.Argument(help="The package file.")],
+    input_path: Annotated[
+        Path, typer.Option("--input", "-i", help="JSON input: records, a column dict, or a list.")
+    ],
+    key_file: KeyFileOption = None,
+    passphrase_env: PassphraseEnvOption = None,
+) -> None:
+    """Open a package and predict once on a JSON input (a quick check that it works).
+
+    Example: ame package predict churn-3.amepkg --key-file churn.key -i rows.json
+    """
+    import json
+
+    from ame.packaging.opener import open_package
+
+    secret = _secret(key_file, passphrase_env)
+    try:
+        data: Any = json.loads(input_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PackageError(f"cannot read input {input_path}: {exc}") from exc
+    import pandas as pd
+
+    frame = pd.DataFrame(data) if isinstance(data, (list, dict)) else data
+    with open_package(package, secret=secret) as model:
+        result = model.predict(frame)
+    if hasattr(result, "to_dict"):
+        result = result.to_dict(orient="records") if hasattr(result, "columns") else result.tolist()
+    elif hasattr(result, "tolist"):
+        result = result.tolist()
+    print_json({"predictions": result})
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``ame package ...`` to ``app``."""
+    package_app.command("build")(build)
+    package_app.command("inspect")(inspect)
+    package_app.command("verify")(verify)
+    package_app.command("register")(register_cmd)
+    package_app.command("serve")(serve)
+    package_app.command("predict")(predict)
+    app.add_typer(package_app, name="package")

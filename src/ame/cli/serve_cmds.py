@@ -1,0 +1,287 @@
+"""``ame serve``, ``ame deploy`` and ``ame deployment list|stop|logs``.
+
+Commands only: the server lives in ``ame.serving``, deployments in
+``ame.backends.local``. Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ame.cli.common import FileOption, JsonOption, TrackingUriOption, console, print_json
+
+deployment_app = typer.Typer(
+    name="deployment",
+    help="Local deployments: list, stop, logs.",
+    no_args_is_help=True,
+)
+
+HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
+PortOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--port",
+        "-p",
+        help="Port (default: ame.yml deployment.port, else 8080).",
+        show_default=False,
+    ),
+]
+WorkersOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--workers",
+        "-w",
+        min=1,
+        help="Worker processes (default: ame.yml deployment.replicas, else 1).",
+        show_default=False,
+    ),
+]
+BatchOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--max-batch-size",
+        min=1,
+        help="Most requests merged into one predict call (1 = off).",
+        show_default=False,
+    ),
+]
+LatencyOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--max-latency-ms",
+        min=0.0,
+        help="Longest extra wait for a batch to fill.",
+        show_default=False,
+    ),
+]
+PollOption = Annotated[
+    float,
+    typer.Option("--poll-interval", help="Seconds between registry polls when following an alias."),
+]
+
+
+def _project_root(file: Optional[Path]) -> Optional[Path]:
+    if file is None:
+        return None
+    return (file if file.is_dir() else file.parent).resolve()
+
+
+def _setup_logging() -> None:
+    level = logging.DEBUG if "--debug" in sys.argv else logging.INFO
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=False
+    )
+
+
+def serve(
+    model: Annotated[
+        str,
+        typer.Argument(help="NAME, NAME@ALIAS, NAME/VERSION, models:/..., or a model directory."),
+    ],
+    host: HostOption = "127.0.0.1",
+    port: PortOption = None,
+    workers: WorkersOption = None,
+    max_batch_size: BatchOption = None,
+    max_latency_ms: LatencyOption = None,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Larger request bodies get 413.")
+    ] = 16 * 1024 * 1024,
+    poll_interval: PollOption = 5.0,
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+    record: Annotated[Optional[Path], typer.Option("--record", hidden=True)] = None,
+) -> None:
+    """Serve a model over HTTP: MLflow scoring (/invocations) and open inference protocol v2.
+
+    Example: [bold]ame serve iris@champion --port 8080 --workers 2[/bold]
+    """
+    from ame.backends.local import settings_from_project
+    from ame.serving.server import DEFAULT_PORT
+    from ame.serving.server import serve as run_server
+    from ame.serving.sources import parse_source
+
+    spec = parse_source(model)
+    settings = None
+    if spec.kind == "registry" and not model.startswith("runs:/"):
+        from ame.registry.uris import parse_model_ref
+
+        name = parse_model_ref(model).name
+        if name:
+            settings = settings_from_project(name, _project_root(file))
+    _setup_logging()
+    run_server(
+        model,
+        host=host,
+        port=port or (settings.port if settings else None) or DEFAULT_PORT,
+        workers=workers or (settings.workers if settings else None) or 1,
+        max_batch_size=max_batch_size or (settings.max_batch_size if settings else None) or 32,
+        max_latency_ms=(
+            max_latency_ms
+            if max_latency_ms is not None
+            else (
+                settings.max_latency_ms if settings and settings.max_latency_ms is not None else 5.0
+            )
+        ),
+        max_body_bytes=max_body_bytes,
+        poll_interval=poll_interval,
+        tracking_uri=tracking_uri,
+        record_path=str(record) if record else None,
+    )
+
+
+def deploy(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[Optional[str], typer.Option("--version", help="Pin this version.")] = None,
+    alias: Annotated[
+        Optional[str], typer.Option("--alias", help="Follow this alias (hot swaps).")
+    ] = None,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = None,
+    workers: WorkersOption = None,
+    max_batch_size: BatchOption = None,
+    max_latency_ms: LatencyOption = None,
+    poll_interval: Annotated[
+        Optional[float],
+        typer.Option("--poll-interval", help="Registry poll period when following an alias."),
+    ] = None,
+    tracking_uri: TrackingUriOption = None,
+    file: FileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Start a model's local deployment in the background and print its URL.
+
+    Without --version or --alias the champion alias is followed (else the latest
+    version is pinned). Example: [bold]ame deploy iris --alias champion[/bold]
+    """
+    from ame.backends.local import deploy as run_deploy
+
+    info = run_deploy(
+        model,
+        version=version,
+        alias=alias,
+        project_root=_project_root(file),
+        tracking_uri=tracking_uri,
+        host=host,
+        port=port,
+        workers=workers,
+        max_batch_size=max_batch_size,
+        max_latency_ms=max_latency_ms,
+        poll_interval=poll_interval,
+    )
+    if json_out:
+        print_json(info.record())
+    else:
+        console.print(
+            f"{info.model} version {info.version} ({info.ref}) "
+            f"serving at {info.url} (pid {info.pid})"
+        )
+
+
+@deployment_app.command("list")
+def list_cmd(file: FileOption = None, json_out: JsonOption = False) -> None:
+    """List local deployments with their version, URL, pid and health.
+
+    Example: [bold]ame deployment list --json[/bold]
+    """
+    from ame.backends.local import list_deployments
+
+    infos = list_deployments(_project_root(file))
+    if json_out:
+        print_json([{**i.record(), "alive": i.alive, "healthy": i.healthy} for i in infos])
+        return
+    if not infos:
+        console.print("no local deployments")
+        return
+    from rich.table import Table
+
+    table = Table("model", "version", "ref", "url", "pid", "workers", "health")
+    for i in infos:
+        health = "ready" if i.healthy else ("not ready" if i.alive else "dead")
+        table.add_row(i.model, i.version, i.ref, i.url, str(i.pid), str(i.workers), health)
+    console.print(table)
+
+
+@deployment_app.command("stop")
+def stop_cmd(
+    model: Annotated[str, typer.Argument(help="Model whose deployment to stop.")],
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to drain before killing.")
+    ] = 30.0,
+    file: FileOption = None,
+) -> None:
+    """Stop a local deployment: drain in-flight requests, then stop; removes its record.
+
+    Example: [bold]ame deployment stop iris[/bold]
+    """
+    from ame.backends.local import stop_deployment
+
+    info = stop_deployment(model, _project_root(file), timeout=timeout)
+    console.print(f"stopped {info.model} (pid {info.pid})")
+
+
+@deployment_app.command("logs")
+def logs_cmd(
+    model: Annotated[str, typer.Argument(help="Model whose deployment log to show.")],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-F", help="Keep printing new lines.")
+    ] = False,
+    file: FileOption = None,
+) -> None:
+    """Print a local deployment's log (stdout and stderr of its server).
+
+    Example: [bold]ame deployment logs iris --follow[/bold]
+    """
+    from ame.backends.local import get_deployment
+
+    info = get_deployment(model, _project_root(file))
+    path = Path(info.log)
+    if not path.exists():
+        from ame.errors import DeploymentError
+
+        raise DeploymentError(f"the log of '{model}' ({path}) does not exist")
+    with path.open("rb") as fh:
+        sys.stdout.buffer.write(fh.read())
+        sys.stdout.flush()
+        while follow:
+            chunk = fh.read()
+            if chunk:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.3)
+
+
+def register(app: typer.Typer) -> None:
+    """Add serve, deploy and the deployment group to ``app``."""
+    app.command("serve")(serve)
+    app.command("deploy")(deploy)
+    app.add_typer(deployment_app, name="deployment")
+
+
+def main() -> None:
+    """``python -m ame.cli.serve_cmds MODEL [OPTIONS]``: ``ame serve`` on its own.
+
+    Local deployments start their server this way, so a running deployment
+    depends only on the serving stack, not on every command group importing.
+    """
+    from ame.errors import AmeError
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(serve)
+    try:
+        app(standalone_mode=False)
+    except AmeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

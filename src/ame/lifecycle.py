@@ -1,0 +1,435 @@
+"""Train -> find the new version -> validate -> promote -> deploy: the policy, nothing else.
+
+A model in ame.yml is trained by its training task. The version that task
+produced is found (or registered, when the task only logged a model in its
+run) and tagged with where it came from. The validation task's exit code then
+decides: only a version that passed gets the champion alias and, with
+``autoDeploy``, is deployed. A deployment that follows ``M@champion`` swaps to
+the new version by itself, without dropping requests.
+
+Every step reports through ``on_event`` so the CLI can show progress; this
+module never prints.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from ame import __version__
+from ame.errors import (
+    LifecycleError,
+    NoModelProducedError,
+    TaskFailedError,
+    ValidationFailedError,
+)
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
+
+    from ame.registry.store import Store
+    from ame.spec.model import Model, Project
+    from ame.tasks import TaskRun
+
+logger = logging.getLogger(__name__)
+
+# Tags ame puts on every version it trains or validates.
+TAG_RUN_ID = "ame.run_id"
+TAG_TASK = "ame.task"
+TAG_GIT_COMMIT = "ame.git_commit"
+TAG_AME_VERSION = "ame.version"
+TAG_CODE_VERSION = "ame.code_version"
+TAG_VALIDATION = "ame.validation"
+TAG_VALIDATION_RUN = "ame.validation_run_id"
+
+PASSED, FAILED, PENDING, SKIPPED = "passed", "failed", "pending", "skipped"
+
+EventSink = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` did, for the CLI to show and for tests to check."""
+
+    model: str
+    version: str
+    run_id: str
+    validation: str
+    promoted: bool
+    alias: Optional[str] = None
+    deployment_url: Optional[str] = None
+    validation_log_tail: list[str] = field(default_factory=list)
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def read_code_version(project_root: Path) -> Optional[str]:
+    """``__version__`` from ``common/__init__.py`` (the golden path's model version), if any.
+
+    Read with ``ast`` rather than imported: the project's code may need
+    packages ame's own environment does not have.
+    """
+    init = project_root / "common" / "__init__.py"
+    if not init.is_file():
+        return None
+    try:
+        tree = ast.parse(init.read_text(encoding="utf-8"), filename=str(init))
+    except (SyntaxError, UnicodeDecodeError) as exc:
+        raise LifecycleError(f"{init}: cannot read __version__: {exc}") from exc
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            if "__version__" in names:
+                return str(node.value.value)
+    return None
+
+
+def _client(store: Store) -> MlflowClient:
+    from mlflow.tracking import MlflowClient
+
+    from ame.registry.locking import ensure_schema
+
+    ensure_schema(store)
+    return MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
+
+
+def _write(store: Store, fn: Callable[[], Any]) -> Any:
+    from ame.registry.locking import locked_write
+
+    return locked_write(store, fn)
+
+
+def _versions(client: MlflowClient, name: str, filter_extra: str = "") -> list[ModelVersion]:
+    """Every version of ``name`` (all pages), newest first; [] for an unknown model."""
+    query = f"name='{name}'" + (f" and {filter_extra}" if filter_extra else "")
+    found: list[ModelVersion] = []
+    token: Optional[str] = None
+    while True:
+        page = client.search_model_versions(query, max_results=1000, page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            break
+    return sorted(found, key=lambda v: int(v.version), reverse=True)
+
+
+def check_code_version(store: Store, model: str, code_version: Optional[str]) -> None:
+    """Refuse a second version from the same code version (the golden path's rule)."""
+    if code_version is None:
+        return
+    client = _client(store)
+    for version in _versions(client, model):
+        if version.tags.get(TAG_CODE_VERSION) == code_version:
+            raise LifecycleError(
+                f"{model} version {version.version} was already trained from code version "
+                f"{code_version} (common/__init__.py); a new model version needs a code change: "
+                "bump __version__, or pass --allow-same-version"
+            )
+
+
+def find_produced_version(store: Store, model: str, run: TaskRun) -> tuple[str, bool]:
+    """The version of ``model`` the training run produced: ``(version, registered_by_ame)``.
+
+    The training code may have registered it itself (``registered_model_name``),
+    or only logged a model in its run; then ame registers that model.
+    """
+    client = _client(store)
+    produced = _versions(client, model, f"run_id='{run.run_id}'")
+    if produced:
+        return str(produced[0].version), False
+    from ame.errors import RegistryError
+    from ame.registry import Registry
+
+    try:
+        version = Registry(store).register_from_run(model, run.run_id)
+    except RegistryError as exc:
+        elsewhere = client.search_model_versions(f"run_id='{run.run_id}'")
+        if elsewhere:
+            names = ", ".join(sorted({f"{v.name}/{v.version}" for v in elsewhere}))
+            raise NoModelProducedError(
+                f"training task '{run.task}' registered {names}, not a version of '{model}': "
+                f"use registered_model_name='{model}' (or os.environ['AME_MODEL_NAME'])"
+            ) from exc
+        raise NoModelProducedError(
+            f"training task '{run.task}' finished but produced no model: log one in its run "
+            f"(e.g. mlflow.sklearn.log_model(model, name='model', "
+            f"registered_model_name='{model}'))"
+        ) from exc
+    return str(version.version), True
+
+
+def tag_version(store: Store, model: str, version: str, tags: dict[str, str]) -> None:
+    """Set ``tags`` on a version, under the registry's write lock."""
+    client = _client(store)
+
+    def _apply() -> None:
+        for key, value in tags.items():
+            client.set_model_version_tag(model, version, key, value)
+
+    _write(store, _apply)
+
+
+def run_validation(
+    project: Project,
+    model: Model,
+    store: Store,
+    version: str,
+    *,
+    on_output: Optional[EventSink] = None,
+) -> tuple[str, Optional[TaskRun]]:
+    """Run the model's validation task against ``version``; tag and return the outcome."""
+    from ame.tasks import run_task
+
+    if model.validation is None:
+        tag_version(store, model.name, version, {TAG_VALIDATION: SKIPPED})
+        return SKIPPED, None
+    env = {
+        "AME_MODEL_NAME": model.name,
+        "AME_MODEL_VERSION": version,
+        "AME_MODEL_URI": f"models:/{model.name}/{version}",
+    }
+    run = run_task(
+        project,
+        model.validation.task,
+        store,
+        extra_env=env,
+        on_output=on_output,
+        tags={"ame.model": model.name, "ame.model_version": version, "ame.stage": "validation"},
+    )
+    outcome = PASSED if run.exit_code == 0 else FAILED
+    tag_version(
+        store, model.name, version, {TAG_VALIDATION: outcome, TAG_VALIDATION_RUN: run.run_id}
+    )
+    return outcome, run
+
+
+def promote(store: Store, model: Model, version: str) -> str:
+    """Move the model's champion alias to ``version``; return the alias."""
+    client = _client(store)
+    alias = model.champion_alias
+    _write(store, lambda: client.set_registered_model_alias(model.name, alias, version))
+    return alias
+
+
+def deploy_champion(
+    project: Project, model: Model, store: Store, version: str, *, timeout: float = 180.0
+) -> str:
+    """Make sure a deployment follows ``M@champion`` and serves ``version``; return its URL.
+
+    A running deployment that already follows the alias swaps to the new
+    version by itself (no request dropped); ame waits until it reports it.
+    """
+    import time
+
+    import httpx
+
+    from ame.backends import local
+
+    info = local.deploy(
+        model.name,
+        alias=model.champion_alias,
+        project_root=project.root,
+        tracking_uri=store.tracking_uri,
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answer = httpx.get(f"{info.url}/v2/models/{model.name}", timeout=5.0)
+            served = [str(v) for v in answer.json().get("versions", [])]
+        except (httpx.HTTPError, ValueError):
+            served = []
+        if version in served:
+            return str(info.url)
+        if time.monotonic() > deadline:
+            raise LifecycleError(
+                f"the deployment of {model.name} at {info.url} still serves {served or 'nothing'} "
+                f"{timeout:.0f}s after {model.champion_alias} moved to {version} (log: {info.log})"
+            )
+        time.sleep(0.25)
+
+
+def train(
+    project: Project,
+    model_name: str,
+    store: Store,
+    *,
+    allow_same_version: bool = False,
+    deploy: Optional[bool] = None,
+    on_event: EventSink = _noop,
+    on_output: Optional[EventSink] = None,
+) -> TrainResult:
+    """Train ``model_name``; validate, promote and (with autoDeploy) deploy what it produced.
+
+    Raises ``TaskFailedError`` when training fails, ``LifecycleError`` when it
+    produced no model or the code version was already trained, and
+    ``ValidationFailedError`` (exit 1) when validation fails: that version stays
+    registered and tagged ``ame.validation=failed``, and nothing moves.
+    """
+    from ame.tasks import run_task
+
+    try:
+        model = project.model(model_name)
+    except KeyError:
+        names = ", ".join(m.name for m in project.models) or "none"
+        raise LifecycleError(
+            f"no model '{model_name}' in {project.file} (models: {names})"
+        ) from None
+    if model.training is None:
+        raise LifecycleError(f"model '{model_name}' has no training task in {project.file}")
+
+    code_version = read_code_version(project.root)
+    if not allow_same_version:
+        check_code_version(store, model.name, code_version)
+
+    task = model.training.task
+    on_event(f"training {model.name} with task '{task.name}'")
+    env = {"AME_MODEL_NAME": model.name}
+    if code_version:
+        env["AME_CODE_VERSION"] = code_version
+    run = run_task(
+        project,
+        task,
+        store,
+        extra_env=env,
+        on_output=on_output,
+        tags={"ame.model": model.name, "ame.stage": "training"},
+    )
+    if run.exit_code != 0:
+        tail = "\n".join(run.tail(10))
+        raise TaskFailedError(
+            f"training task '{task.name}' failed with exit code {run.exit_code} "
+            f"(run {run.run_id})" + (f"; last lines:\n{tail}" if tail else ""),
+            exit_code=1,
+        )
+
+    version, by_ame = find_produced_version(store, model.name, run)
+    tags = {
+        TAG_RUN_ID: run.run_id,
+        TAG_TASK: task.name,
+        TAG_AME_VERSION: __version__,
+        TAG_VALIDATION: PENDING,
+    }
+    from ame.tasks.runner import git_commit
+
+    if commit := git_commit(project.root):
+        tags[TAG_GIT_COMMIT] = commit
+    if code_version:
+        tags[TAG_CODE_VERSION] = code_version
+    tag_version(store, model.name, version, tags)
+    how = "registered by ame from the run" if by_ame else "registered by the training code"
+    on_event(f"{model.name} version {version} ({how}, run {run.run_id})")
+
+    if model.validation is not None:
+        on_event(f"validating {model.name}/{version} with task '{model.validation.task.name}'")
+    outcome, vrun = run_validation(project, model, store, version, on_output=on_output)
+    result = TrainResult(
+        model=model.name, version=version, run_id=run.run_id, validation=outcome, promoted=False
+    )
+    if outcome == FAILED:
+        assert vrun is not None
+        result.validation_log_tail = vrun.tail(15)
+        tail = "\n".join(result.validation_log_tail)
+        raise ValidationFailedError(
+            f"{model.name} version {version} failed validation (task "
+            f"'{model.validation.task.name if model.validation else ''}' exited "
+            f"{vrun.exit_code}); it stays registered, tagged {TAG_VALIDATION}={FAILED}, "
+            "and was not promoted" + (f"; last lines:\n{tail}" if tail else "")
+        )
+    if outcome == SKIPPED:
+        on_event(f"no validation task for {model.name}: promoting version {version} directly")
+    else:
+        on_event(f"validation passed: {model.name}/{version}")
+
+    result.alias = promote(store, model, version)
+    result.promoted = True
+    on_event(f"alias {model.name}@{result.alias} -> version {version}")
+
+    wants_deploy = model.deployment is not None and model.deployment.auto_deploy
+    if deploy if deploy is not None else wants_deploy:
+        on_event(f"deploying {model.name}@{result.alias}")
+        result.deployment_url = deploy_champion(project, model, store, version)
+        on_event(f"{model.name} version {version} is served at {result.deployment_url}")
+    return result
+
+
+def validate_version(
+    project: Project,
+    model_name: str,
+    store: Store,
+    version: Optional[str] = None,
+    *,
+    promote_on_pass: bool = False,
+    on_output: Optional[EventSink] = None,
+) -> tuple[str, str]:
+    """Re-run validation of one version (default: the latest); return ``(version, outcome)``."""
+    try:
+        model = project.model(model_name)
+    except KeyError:
+        raise LifecycleError(f"no model '{model_name}' in {project.file}") from None
+    client = _client(store)
+    if version is None:
+        versions = _versions(client, model.name)
+        if not versions:
+            raise LifecycleError(f"model '{model.name}' has no versions yet: run ame train first")
+        version = str(versions[0].version)
+    else:
+        from ame.registry import Registry
+
+        Registry(store).get_version(model.name, version)  # raises a clear not-found error
+    outcome, _ = run_validation(project, model, store, version, on_output=on_output)
+    if outcome in (PASSED, SKIPPED) and promote_on_pass:
+        promote(store, model, version)
+    return version, outcome
+
+
+@dataclass
+class ModelStatus:
+    """One row of ``ame status``."""
+
+    model: str
+    latest_version: Optional[str]
+    latest_validation: Optional[str]
+    champion_alias: str
+    champion_version: Optional[str]
+    deployed_version: Optional[str]
+    deployment_url: Optional[str]
+
+
+def status(project: Project, store: Store) -> list[ModelStatus]:
+    """Each model's latest version and validation state, its champion and its deployment."""
+    from ame.backends import local
+
+    client = _client(store)
+    deployments = {d.model: d for d in local.list_deployments(project.root) if d.alive}
+    rows: list[ModelStatus] = []
+    for model in project.models:
+        versions = _versions(client, model.name)
+        latest = versions[0] if versions else None
+        champion: Optional[str] = None
+        if versions:
+            try:
+                champion = str(
+                    client.get_model_version_by_alias(model.name, model.champion_alias).version
+                )
+            except Exception:
+                champion = None
+        dep = deployments.get(model.name)
+        rows.append(
+            ModelStatus(
+                model=model.name,
+                latest_version=str(latest.version) if latest else None,
+                latest_validation=latest.tags.get(TAG_VALIDATION) if latest else None,
+                champion_alias=model.champion_alias,
+                champion_version=champion,
+                deployed_version=str(dep.version) if dep else None,
+                deployment_url=str(dep.url) if dep else None,
+            )
+        )
+    return rows

@@ -1,0 +1,43 @@
+"""Chat-completion models (OpenAI/LiteLLM-compatible endpoints) as registry models.
+
+Import-light on purpose: the names below are loaded on first use, so importing
+``ame.llm`` does not import mlflow or openai. See ``docs/llm.md``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ame.llm.config import ChatModelConfig
+    from ame.llm.model import ChatModel, chat_signature
+    from ame.llm.register import register_llm_model, save_llm_model
+    from ame.llm.results import ChatResult, results_from_frame
+
+__all__ = [
+    "ChatModel",
+    "ChatModelConfig",
+    "ChatResult",
+    "chat_signature",
+    "register_llm_model",
+    "results_from_frame",
+    "save_llm_model",
+]
+
+_HOMES = {
+    "ChatModelConfig": "ame.llm.config",
+    "ChatModel": "ame.llm.model",
+    "chat_signature": "ame.llm.model",
+    "register_llm_model": "ame.llm.register",
+    "save_llm_model": "ame.llm.register",
+    "ChatResult": "ame.llm.results",
+    "results_from_frame": "ame.llm.results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'ame.llm' has no attribute {name!r}")
+    return getattr(import_module(home), name)

@@ -1,0 +1,365 @@
+"""``Registry``: every version-management operation on one store, typed.
+
+This is what the CLI and the lifecycle call. It returns small records
+(``ModelRecord``, ``VersionRecord``, ``Page``) instead of MLflow entities,
+raises ``ame.errors`` with the names that do exist, holds the embedded store's
+write lock around every write, and refuses to delete what an alias or a live
+deployment still points at unless told to ``force``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import cached_property, partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
+
+from ame.errors import RegistryError, VersionInUseError
+from ame.registry.records import ModelRecord, Page, VersionRecord
+from ame.registry.registers import check_model_name, register_version
+from ame.registry.resolve import (
+    client_for,
+    escape,
+    get_alias,
+    get_model,
+    get_version,
+    is_not_found,
+    resolve_version,
+)
+from ame.registry.uris import ModelRef, parse_model_ref
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+    from ame.registry.store import Store
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_PAGE = 100
+
+
+class Registry:
+    """The model registry of ``store`` (the resolved default store when omitted)."""
+
+    def __init__(self, store: Optional[Store] = None) -> None:
+        from ame.registry.store import resolve_store
+
+        self.store = store or resolve_store()
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        """The MLflow client of the store (the schema is created safely on first use)."""
+        return client_for(self.store)
+
+    # --- writes ------------------------------------------------------------
+
+    def _write(self, fn: Callable[[], T]) -> T:
+        from mlflow.exceptions import MlflowException
+
+        from ame.registry.locking import locked_write
+
+        try:
+            return locked_write(self.store, fn)
+        except MlflowException as exc:
+            raise RegistryError(exc.message) from exc
+
+    # --- models ------------------------------------------------------------
+
+    def create_model(
+        self,
+        name: str,
+        description: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+    ) -> ModelRecord:
+        """Create an empty registered model; ``RegistryError`` if it exists."""
+        check_model_name(name)
+        str_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+
+        def _create() -> Any:
+            try:
+                self.client.get_registered_model(name)
+            except Exception as exc:
+                if not is_not_found(exc):
+                    raise
+                return self.client.create_registered_model(
+                    name, tags=str_tags or None, description=description
+                )
+            raise RegistryError(f"model '{name}' already exists")
+
+        _ = self._write(_create)
+        return self.get_model(name)
+
+    def get_model(self, name: str) -> ModelRecord:
+        """Describe model ``name``; ``ModelNotFoundError`` with close names if unknown."""
+        return ModelRecord.from_mlflow(get_model(self.client, name))
+
+    def list_models(
+        self,
+        filter_string: Optional[str] = None,
+        max_results: int = DEFAULT_PAGE,
+        page_token: Optional[str] = None,
+    ) -> Page[ModelRecord]:
+        """One page of registered models, by name (``filter_string``: ``name LIKE 'fr%'``)."""
+        page = self.client.search_registered_models(
+            filter_string=filter_string,
+            max_results=max_results,
+            order_by=["name ASC"],
+            page_token=page_token,
+        )
+        return Page[ModelRecord](
+            items=[ModelRecord.from_mlflow(rm) for rm in page], next_page_token=page.token or None
+        )
+
+    def iter_models(self, filter_string: Optional[str] = None) -> Iterator[ModelRecord]:
+        """Every registered model, page after page."""
+        token: Optional[str] = None
+        while True:
+            page = self.list_models(filter_string, DEFAULT_PAGE, token)
+            yield from page.items
+            token = page.next_page_token
+            if not token:
+                return
+
+    def set_model_description(self, name: str, description: str) -> ModelRecord:
+        """Set the model's description."""
+        get_model(self.client, name)
+        self._write(lambda: self.client.update_registered_model(name, description=description))
+        return self.get_model(name)
+
+    def set_model_tags(self, name: str, tags: Mapping[str, Any]) -> ModelRecord:
+        """Set tags on the model."""
+        get_model(self.client, name)
+        for key, value in tags.items():
+            self._write(partial(self.client.set_registered_model_tag, name, key, str(value)))
+        return self.get_model(name)
+
+    def delete_model_tag(self, name: str, key: str) -> ModelRecord:
+        """Remove a tag from the model."""
+        get_model(self.client, name)
+        self._write(lambda: self.client.delete_registered_model_tag(name, key))
+        return self.get_model(name)
+
+    # --- versions ----------------------------------------------------------
+
+    def list_versions(
+        self, name: str, max_results: int = DEFAULT_PAGE, page_token: Optional[str] = None
+    ) -> Page[VersionRecord]:
+        """One page of the versions of ``name``, newest first."""
+        get_model(self.client, name)
+        return self.search_versions(f"name='{escape(name)}'", max_results, page_token)
+
+    def iter_versions(self, name: str) -> Iterator[VersionRecord]:
+        """Every version of ``name``, newest first."""
+        token: Optional[str] = None
+        while True:
+            page = self.list_versions(name, DEFAULT_PAGE, token)
+            yield from page.items
+            token = page.next_page_token
+            if not token:
+                return
+
+    def search_versions(
+        self,
+        filter_string: Optional[str] = None,
+        max_results: int = DEFAULT_PAGE,
+        page_token: Optional[str] = None,
+    ) -> Page[VersionRecord]:
+        """One page of versions matching an MLflow filter (``tags.stage = 'x'``...)."""
+        page = self.client.search_model_versions(
+            filter_string=filter_string,
+            max_results=max_results,
+            order_by=["name ASC", "version_number DESC"],
+            page_token=page_token,
+        )
+        return Page[VersionRecord](
+            items=[VersionRecord.from_mlflow(mv) for mv in page], next_page_token=page.token or None
+        )
+
+    def get_version(self, name: str, version: str | int) -> VersionRecord:
+        """Version ``version`` of ``name``."""
+        return VersionRecord.from_mlflow(get_version(self.client, name, version))
+
+    def resolve(self, ref: str | ModelRef) -> VersionRecord:
+        """The version a reference names (``name/3``, ``name@alias``, bare ``name`` = latest)."""
+        parsed = parse_model_ref(ref) if isinstance(ref, str) else ref
+        if parsed.run_id is not None:
+            raise RegistryError(f"'{parsed}' is a run, not a registered version")
+        return VersionRecord.from_mlflow(resolve_version(self.client, parsed))
+
+    def register(
+        self,
+        name: str,
+        model_uri: str,
+        *,
+        description: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+        aliases: Sequence[str] = (),
+    ) -> VersionRecord:
+        """Create a version of ``name`` from a run, logged model, version or saved-model path."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = register_version(
+                self.store, name, model_uri, tags=tags, description=description, aliases=aliases
+            )
+        except MlflowException as exc:
+            raise RegistryError(f"cannot register '{model_uri}' as {name}: {exc.message}") from exc
+        return VersionRecord.from_mlflow(mv)
+
+    def register_from_run(
+        self,
+        name: str,
+        run_id: str,
+        artifact_path: Optional[str] = None,
+        *,
+        description: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+    ) -> VersionRecord:
+        """A version from the model a run logged (the one named ``artifact_path`` if several)."""
+        from ame.registry.sources import run_model
+
+        source = run_model(self.client, run_id, artifact_path)
+        all_tags = {"ame.source": "run", **(tags or {})}
+        return self.register(name, source.source, description=description, tags=all_tags)
+
+    def register_from_files(
+        self,
+        name: str,
+        paths: Sequence[Path | str],
+        *,
+        loader: Optional[str] = None,
+        description: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+        pip_requirements: Optional[list[str]] = None,
+    ) -> VersionRecord:
+        """A version whose artifacts are ``paths`` (files and folders), loaded through a hook.
+
+        See ``files_model_code.py`` for how the hook is found. The files are
+        checked before anything is logged.
+        """
+        from ame.registry.files import FilesSaver, check_sources
+
+        check_model_name(name)
+        sources = check_sources(paths)
+        saver = FilesSaver(loader=loader, store=self.store, pip_requirements=pip_requirements)
+        info = saver.save(sources)
+        all_tags = {
+            "ame.source": "files",
+            "ame.files": ", ".join(s.name for s in sources)[:4000],
+            **({"ame.loader": loader} if loader else {}),
+            **(tags or {}),
+        }
+        return self.register(name, info.model_uri, description=description, tags=all_tags)
+
+    def set_version_description(
+        self, name: str, version: str | int, description: str
+    ) -> VersionRecord:
+        """Set a version's description."""
+        get_version(self.client, name, version)
+        self._write(
+            lambda: self.client.update_model_version(name, str(version), description=description)
+        )
+        return self.get_version(name, version)
+
+    def set_version_tags(
+        self, name: str, version: str | int, tags: Mapping[str, Any]
+    ) -> VersionRecord:
+        """Set tags on a version."""
+        get_version(self.client, name, version)
+        for key, value in tags.items():
+            self._write(
+                partial(self.client.set_model_version_tag, name, str(version), key, str(value))
+            )
+        return self.get_version(name, version)
+
+    def delete_version_tag(self, name: str, version: str | int, key: str) -> VersionRecord:
+        """Remove a tag from a version."""
+        get_version(self.client, name, version)
+        self._write(lambda: self.client.delete_model_version_tag(name, str(version), key))
+        return self.get_version(name, version)
+
+    # --- aliases -----------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: str | int) -> VersionRecord:
+        """Point ``name@alias`` at ``version`` (creating or moving the alias)."""
+        parse_model_ref(f"{name}@{alias}")  # the alias must be writable as a reference
+        get_version(self.client, name, version)
+        self._write(lambda: self.client.set_registered_model_alias(name, alias, str(version)))
+        return self.get_version(name, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove ``name@alias``; ``AliasNotFoundError`` if there is none."""
+        get_alias(self.client, name, alias)
+        self._write(lambda: self.client.delete_registered_model_alias(name, alias))
+
+    # --- deletion ----------------------------------------------------------
+
+    def users(self, name: str, version: Optional[str | int] = None) -> list[str]:
+        """What still points at the version (or, without one, at any version of the model)."""
+        from ame.registry.deployments import live_deployments
+
+        model = self.get_model(name)
+        reasons = [
+            f"alias '{alias}' -> version {target}"
+            for alias, target in sorted(model.aliases.items())
+            if version is None or target == str(version)
+        ]
+        for dep in live_deployments(self.store.project_root):
+            if dep.model == name and (version is None or dep.version == str(version)):
+                where = f" at {dep.url}" if dep.url else ""
+                reasons.append(f"deployment of version {dep.version}{where} (pid {dep.pid})")
+        return reasons
+
+    def delete_version(self, name: str, version: str | int, *, force: bool = False) -> None:
+        """Delete one version; ``VersionInUseError`` while aliases or deployments use it."""
+        get_version(self.client, name, version)
+        reasons = self.users(name, version)
+        if reasons and not force:
+            raise VersionInUseError(
+                f"{name}/{version} is in use ({'; '.join(reasons)}); "
+                "move or delete those first, or use --force"
+            )
+        self._write(lambda: self.client.delete_model_version(name, str(version)))
+
+    def delete_model(self, name: str, *, force: bool = False) -> None:
+        """Delete a model and all its versions; refused while any is in use, unless forced."""
+        get_model(self.client, name)
+        reasons = self.users(name)
+        if reasons and not force:
+            raise VersionInUseError(
+                f"model '{name}' is in use ({'; '.join(reasons)}); "
+                "move or delete those first, or use --force"
+            )
+        self._write(lambda: self.client.delete_registered_model(name))
+
+    # --- copy --------------------------------------------------------------
+
+    def copy_version(self, source: str | ModelRef, destination: str) -> VersionRecord:
+        """Copy a version (``name/3``, ``name@alias``...) to a new version of ``destination``.
+
+        This is how a version is promoted across environments (``fraud-staging``
+        to ``fraud-prod``): same artifacts, new version, source kept in a tag.
+        """
+        check_model_name(destination)
+        record = self.resolve(source)
+        copied = self._write(
+            lambda: self.client.copy_model_version(
+                f"models:/{record.name}/{record.version}", destination
+            )
+        )
+        try:
+            self._write(
+                lambda: self.client.set_model_version_tag(
+                    destination,
+                    str(copied.version),
+                    "ame.copied_from",
+                    f"{record.name}/{record.version}",
+                )
+            )
+            return self.get_version(destination, copied.version)
+        except BaseException:
+            # All or nothing: a copy we cannot finish is removed again.
+            self._write(lambda: self.client.delete_model_version(destination, str(copied.version)))
+            raise

@@ -1,0 +1,239 @@
+"""Running the server: load once, bind once, then one worker or a supervised few.
+
+The model is loaded in the first process, before any worker exists, so a bad
+reference fails fast with a clear error and workers start in milliseconds by
+``fork`` (sharing the loaded model's memory copy-on-write) instead of each
+importing MLflow and loading the model again. The listening socket is bound
+once and inherited by every worker; the kernel hands each connection to one of
+them. The supervisor restarts a worker that dies and, on SIGTERM or SIGINT,
+passes the signal on so every worker drains its in-flight requests (uvicorn's
+graceful shutdown) before the server exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any, Optional
+
+from ame.errors import ServingError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8080
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+GRACEFUL_SECONDS = 30
+KEEP_ALIVE_SECONDS = 75
+# A worker that dies this many times within CRASH_WINDOW seconds means the
+# model itself is broken: stop instead of restarting it forever.
+CRASH_LIMIT = 5
+CRASH_WINDOW = 30.0
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket every worker shares; ServingError if the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServingError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_worker(app: Any, sock: socket.socket, log_level: str = "info") -> None:
+    """Serve ``app`` on ``sock`` in this process until SIGTERM/SIGINT (uvicorn)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        # Longer than uvicorn's 5 s: a busy client reusing a pooled connection
+        # the server has just closed would see a reset instead of an answer.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        backlog=2048,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+class Supervisor:
+    """Forks ``workers`` children running ``target`` and keeps that many alive."""
+
+    def __init__(
+        self, workers: int, target: Callable[[], None], on_exit: Callable[[int], None]
+    ) -> None:
+        self.workers = workers
+        self.target = target
+        self.on_exit = on_exit
+        self.children: dict[int, float] = {}
+        self.stopping = False
+        self._crashes: list[float] = []
+
+    def _spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                self.target()
+            except BaseException:
+                log.exception("worker %d failed", os.getpid())
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self.children[pid] = time.monotonic()
+        log.info("worker %d started", pid)
+
+    def _stop(self, signum: int, _frame: Any) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def run(self) -> None:
+        """Start the workers and supervise them until a stop signal; returns when all exited."""
+        previous = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for _ in range(self.workers):
+                self._spawn()
+            while self.children:
+                try:
+                    pid, status = os.wait()
+                except ChildProcessError:
+                    break
+                if self.children.pop(pid, None) is None:
+                    continue
+                self.on_exit(pid)
+                if self.stopping:
+                    continue
+                log.warning("worker %d exited (%s); starting a new one", pid, _describe(status))
+                now = time.monotonic()
+                self._crashes = [t for t in self._crashes if now - t < CRASH_WINDOW] + [now]
+                if len(self._crashes) > CRASH_LIMIT:
+                    log.error("workers keep dying; stopping the server")
+                    self._stop(signal.SIGTERM, None)
+                    continue
+                self._spawn()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _preload() -> None:
+    """Import the server stack once, before forking, so workers do not each import it."""
+    import importlib
+
+    for name in (
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "uvicorn.protocols.http.httptools_impl",
+        "uvicorn.lifespan.on",
+    ):
+        # a missing module is reported by uvicorn itself when it starts
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
+
+
+def serve(
+    source: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    workers: int = 1,
+    max_batch_size: int = 32,
+    max_latency_ms: float = 5.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    poll_interval: float = 5.0,
+    tracking_uri: Optional[str] = None,
+    record_path: Optional[str] = None,
+    log_level: str = "info",
+) -> None:
+    """Serve the model ``source`` names over HTTP until SIGTERM or SIGINT.
+
+    ``source`` is a ``ModelSource`` spec (see ``ame.serving.sources``): a model
+    reference (``NAME``, ``NAME/3``, ``NAME@champion``, ``models:/...``), a
+    local MLflow model directory, or ``SCHEME:REST`` for a registered resolver
+    (``package:PATH``). Blocks; raises ``ServingError`` (or a registry error)
+    before listening if the model cannot be resolved or loaded, or the port is
+    taken.
+    """
+    if workers < 1:
+        raise ServingError("--workers must be at least 1")
+    if max_batch_size < 1:
+        raise ServingError("--max-batch-size must be at least 1")
+    from mlflow.environment_variables import _MLFLOW_IS_IN_SERVING_ENVIRONMENT
+
+    os.environ[_MLFLOW_IS_IN_SERVING_ENVIRONMENT.name] = "true"
+    metrics_dir: Optional[str] = None
+    if workers > 1:
+        from ame.serving.metrics import enable_multiprocess
+
+        # Connections of a SQLite registry must not be shared across fork.
+        os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
+        metrics_dir = tempfile.mkdtemp(prefix="ame-metrics-")
+        enable_multiprocess(metrics_dir)
+
+    from ame.serving.app import AppConfig, build_app
+    from ame.serving.metrics import mark_dead
+    from ame.serving.sources import load_source
+
+    model = load_source(source, tracking_uri=tracking_uri)
+    config = AppConfig(
+        max_batch_size=max_batch_size,
+        max_latency_ms=max_latency_ms,
+        max_body_bytes=max_body_bytes,
+        poll_interval=poll_interval,
+        tracking_uri=tracking_uri,
+        record_path=record_path,
+    )
+    sock = bind_socket(host, port)
+    _preload()
+    log.info(
+        "serving %s version %s on http://%s:%d with %d worker(s)",
+        model.name,
+        model.version,
+        host,
+        port,
+        workers,
+    )
+    try:
+        if workers == 1:
+            run_worker(build_app(model, config), sock, log_level)
+        else:
+            # Each worker builds its own app after the fork: metrics, threads
+            # and the event loop must belong to the process that uses them.
+            Supervisor(
+                workers, lambda: run_worker(build_app(model, config), sock, log_level), mark_dead
+            ).run()
+    finally:
+        sock.close()
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        sys.stdout.flush()

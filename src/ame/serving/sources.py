@@ -1,0 +1,249 @@
+"""Where a served model comes from: one string that every worker process can resolve.
+
+A server may run several worker processes, and a restarted worker must be able
+to load its model again without help from the process that started it. So the
+model to serve is named by a plain string (a ``ModelSource`` spec), never by a
+Python object:
+
+- ``NAME``, ``NAME/VERSION``, ``NAME@ALIAS``, ``models:/...``, ``runs:/...``
+  are resolved through the MLflow registry (``ame.registry``);
+- a local directory holding an ``MLmodel`` file is loaded directly;
+- ``SCHEME:REST`` where ``SCHEME`` has a registered resolver (``package:PATH``
+  for encrypted packages) is handed to that resolver.
+
+Resolvers are registered by *import path* (``"module:function"``), not by
+object, and travel to worker processes in the ``AME_SERVING_RESOLVERS``
+environment variable, so a resolver registered in the parent works in every
+worker whatever the start method.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Protocol
+
+from ame.errors import (
+    AliasNotFoundError,
+    ModelNotFoundError,
+    ServingError,
+    VersionNotFoundError,
+)
+
+log = logging.getLogger(__name__)
+
+RESOLVERS_ENV = "AME_SERVING_RESOLVERS"
+
+
+class Predictor(Protocol):
+    """What the server needs from a model: MLflow's pyfunc interface, nothing more."""
+
+    metadata: Any
+
+    def predict(self, data: Any, params: Optional[dict[str, Any]] = None) -> Any: ...
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to serve, with the name and version the protocols report."""
+
+    predictor: Predictor
+    name: str
+    version: str
+    source: str
+    # True when ``version`` was chosen through an alias that may move later.
+    follows: Optional[str] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metadata(self) -> Any:
+        return self.predictor.metadata
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A parsed source spec: which kind it is and what to resolve."""
+
+    kind: str  # "registry" | "local" | a resolver scheme
+    text: str
+    rest: str = ""
+
+
+def _resolver_table() -> dict[str, str]:
+    raw = os.environ.get(RESOLVERS_ENV, "")
+    if not raw:
+        return {}
+    try:
+        table = json.loads(raw)
+    except ValueError:
+        log.warning("ignoring unreadable %s", RESOLVERS_ENV)
+        return {}
+    return {str(k): str(v) for k, v in table.items()} if isinstance(table, dict) else {}
+
+
+def register_resolver(scheme: str, target: str) -> None:
+    """Make ``SCHEME:REST`` sources load through ``target`` (``"module:function"``).
+
+    The function is called as ``function(rest, tracking_uri=...)`` in each worker
+    and returns a ``LoadedModel`` or any object with ``predict(data, params=None)``
+    and ``metadata``. The registration is stored in the environment so worker
+    processes (and their restarts) see it too.
+    """
+    if not scheme.isidentifier() or scheme in ("models", "runs"):
+        raise ServingError(f"invalid resolver scheme '{scheme}'")
+    if ":" not in target:
+        raise ServingError(f"resolver target '{target}' must look like 'module:function'")
+    table = _resolver_table()
+    table[scheme] = target
+    os.environ[RESOLVERS_ENV] = json.dumps(table)
+
+
+def parse_source(text: str) -> SourceSpec:
+    """Classify a source spec without loading anything."""
+    raw = text.strip()
+    if not raw:
+        raise ServingError("no model given to serve")
+    scheme, sep, rest = raw.partition(":")
+    if sep and scheme in _resolver_table():
+        return SourceSpec(kind=scheme, text=raw, rest=rest)
+    if sep and scheme == "package":
+        raise ServingError(
+            "cannot serve 'package:' sources: no package resolver is registered "
+            "(use 'ame package serve FILE')"
+        )
+    path = Path(raw).expanduser()
+    if not raw.startswith(("models:/", "runs:/")) and path.is_dir():
+        if not (path / "MLmodel").is_file():
+            raise ServingError(f"{path} is a directory but holds no MLmodel file")
+        return SourceSpec(kind="local", text=str(path.resolve()))
+    return SourceSpec(kind="registry", text=raw)
+
+
+def _client(tracking_uri: Optional[str]) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    from ame.registry.store import activate, resolve_store
+
+    store = resolve_store(tracking_uri)
+    activate(store)
+    return MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
+
+
+def _not_found(exc: Exception) -> bool:
+    code = getattr(exc, "error_code", "")
+    return code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
+
+
+def resolve_registry_version(
+    client: Any, name: str, alias: Optional[str], version: Optional[str]
+) -> str:
+    """The concrete version a reference means now, with an error naming what is missing."""
+    from mlflow.exceptions import MlflowException
+
+    def model_exists() -> bool:
+        try:
+            client.get_registered_model(name)
+            return True
+        except MlflowException as exc:
+            if _not_found(exc):
+                return False
+            raise
+
+    try:
+        if version is not None:
+            client.get_model_version(name, version)
+            return version
+        if alias is not None:
+            return str(client.get_model_version_by_alias(name, alias).version)
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException as exc:
+        if not _not_found(exc):
+            raise ServingError(f"the registry refused to resolve '{name}': {exc.message}") from exc
+        if not model_exists():
+            raise ModelNotFoundError(f"model '{name}' is not registered") from exc
+        if alias is not None:
+            raise AliasNotFoundError(f"model '{name}' has no alias '{alias}'") from exc
+        raise VersionNotFoundError(f"model '{name}' has no version {version}") from exc
+    if not versions:
+        if not model_exists():
+            raise ModelNotFoundError(f"model '{name}' is not registered")
+        raise VersionNotFoundError(f"model '{name}' has no versions")
+    return str(max(int(v.version) for v in versions))
+
+
+def _load_pyfunc(uri: str) -> Any:
+    import mlflow.pyfunc
+
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except Exception as exc:  # MLflow raises many kinds here; the user needs the reason
+        raise ServingError(f"could not load model {uri}: {exc}") from exc
+
+
+def _call_resolver(spec: SourceSpec, tracking_uri: Optional[str]) -> LoadedModel:
+    target = _resolver_table()[spec.kind]
+    module_name, _, func_name = target.partition(":")
+    try:
+        func: Callable[..., Any] = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as exc:
+        raise ServingError(
+            f"resolver '{target}' for '{spec.kind}:' cannot be imported: {exc}"
+        ) from exc
+    obj = func(spec.rest, tracking_uri=tracking_uri)
+    if isinstance(obj, LoadedModel):
+        return obj
+    if not hasattr(obj, "predict") or not hasattr(obj, "metadata"):
+        raise ServingError(f"resolver '{target}' returned {type(obj).__name__}, not a model")
+    name = getattr(obj, "name", None) or Path(spec.rest).stem or spec.kind
+    version = str(getattr(obj, "version", None) or "1")
+    return LoadedModel(predictor=obj, name=str(name), version=version, source=spec.text)
+
+
+def load_source(text: str, tracking_uri: Optional[str] = None) -> LoadedModel:
+    """Resolve and load the model a source spec names (called once per worker)."""
+    spec = parse_source(text)
+    if spec.kind == "local":
+        path = Path(spec.text)
+        return LoadedModel(_load_pyfunc(spec.text), name=path.name, version="1", source=spec.text)
+    if spec.kind != "registry":
+        return _call_resolver(spec, tracking_uri)
+
+    from ame.registry.uris import parse_model_ref
+
+    ref = parse_model_ref(spec.text)
+    client = _client(tracking_uri)
+    if ref.run_id is not None:
+        uri = ref.to_mlflow_uri()
+        return LoadedModel(
+            _load_pyfunc(uri), name=ref.artifact_path or ref.run_id, version=ref.run_id, source=uri
+        )
+    assert ref.name is not None
+    version = resolve_registry_version(client, ref.name, ref.alias, ref.version)
+    uri = f"models:/{ref.name}/{version}"
+    log.info("loading %s (from %s)", uri, spec.text)
+    return LoadedModel(
+        _load_pyfunc(uri), name=ref.name, version=version, source=uri, follows=ref.alias
+    )
+
+
+class AliasWatcher:
+    """Tells which version an alias points at now; used by the hot-swap poller."""
+
+    def __init__(self, name: str, alias: str, tracking_uri: Optional[str]) -> None:
+        self.name = name
+        self.alias = alias
+        self._client = _client(tracking_uri)
+
+    def current_version(self) -> str:
+        return resolve_registry_version(self._client, self.name, self.alias, None)
+
+    def load(self, version: str) -> LoadedModel:
+        uri = f"models:/{self.name}/{version}"
+        return LoadedModel(
+            _load_pyfunc(uri), name=self.name, version=version, source=uri, follows=self.alias
+        )

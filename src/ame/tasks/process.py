@@ -1,0 +1,217 @@
+"""Running a task's command as a supervised process tree.
+
+The command runs under ``/bin/sh -c`` in its own session, so the task and
+everything it starts share one process group that can be stopped as a whole.
+Its stdout and stderr are merged and read line by line: each line has secrets
+masked, is appended to the log file and handed to the caller as it arrives.
+
+The supervisor loop watches for what ends a task early: Ctrl-C or SIGTERM sent
+to ame, the task's ``timeout``, and its memory limit (resident memory of the
+whole tree). Any of those stops the tree (SIGTERM, a grace period, SIGKILL)
+and the result says why. When the task's main process exits, whatever it left
+running in its group is stopped too, so a finished task leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import psutil
+
+from ame.tasks.resources import Limits, format_bytes
+
+log = logging.getLogger(__name__)
+
+GRACE_SECONDS = 5.0
+_POLL = 0.1
+
+# Exit codes for tasks ame stopped, following shell conventions.
+EXIT_TIMEOUT = 124
+EXIT_MEMORY = 137
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """How a supervised command ended."""
+
+    exit_code: int
+    status: str  # FINISHED, FAILED or KILLED
+    reason: str | None
+    duration: float
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants, in bytes."""
+    total = 0
+    for proc in _tree(pid):
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def kill_tree(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> None:
+    """Stop ``proc``, its process group and every descendant: SIGTERM, wait, SIGKILL.
+
+    Descendants are collected before signalling, because a child whose parent
+    dies is re-parented and can no longer be found from the task's pid; the
+    process group catches those that were started after the snapshot.
+    """
+    others = [p for p in _tree(proc.pid) if p.pid != proc.pid]
+    _killpg(proc.pid, signal.SIGTERM)
+    for other in others:
+        with contextlib.suppress(psutil.Error):
+            other.terminate()
+    deadline = time.monotonic() + grace
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+    _, alive = psutil.wait_procs(others, timeout=max(0.0, deadline - time.monotonic()))
+    _killpg(proc.pid, signal.SIGKILL)
+    for other in alive:
+        with contextlib.suppress(psutil.Error):
+            other.kill()
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    psutil.wait_procs(alive, timeout=grace)
+
+
+class _Stop:
+    """Ctrl-C / SIGTERM received while the task runs (handlers live only during the run)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        del frame
+        self.signum = signum
+
+    def __enter__(self) -> _Stop:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _pump(
+    stream: IO[bytes],
+    log_file: IO[str],
+    redact: Callable[[str], str],
+    on_output: Callable[[str], None] | None,
+) -> None:
+    for raw in iter(stream.readline, b""):
+        line = redact(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+        log_file.write(line + "\n")
+        log_file.flush()
+        if on_output is not None:
+            try:
+                on_output(line)
+            except Exception:  # a broken display must not stop the log
+                log.exception("output callback failed")
+
+
+def run_process(
+    command: str,
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    on_output: Callable[[str], None] | None = None,
+    redact: Callable[[str], str] = lambda s: s,
+    timeout: float | None = None,
+    limits: Limits | None = None,
+) -> ProcessResult:
+    """Run ``command`` to completion (or until stopped) and say how it ended."""
+    limits = limits or Limits()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with log_path.open("a", encoding="utf-8") as log_file, _Stop() as stop:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=limits.preexec(),
+        )
+        assert proc.stdout is not None
+        reader = threading.Thread(
+            target=_pump, args=(proc.stdout, log_file, redact, on_output), daemon=True
+        )
+        reader.start()
+        reason: str | None = None
+        code: int | None = None
+        next_memory_check = 0.0
+        while proc.poll() is None:
+            now = time.monotonic()
+            if stop.signum is not None:
+                name = signal.Signals(stop.signum).name
+                reason = f"killed: interrupted by {name}"
+                code = 128 + stop.signum
+            elif timeout is not None and now - started > timeout:
+                reason = f"killed: timeout of {timeout:g}s exceeded"
+                code = EXIT_TIMEOUT
+            elif limits.memory and now >= next_memory_check:
+                next_memory_check = now + _POLL
+                used = tree_rss(proc.pid)
+                if used > limits.memory:
+                    reason = (
+                        f"killed: memory limit {format_bytes(limits.memory)} exceeded "
+                        f"(using {format_bytes(used)})"
+                    )
+                    code = EXIT_MEMORY
+            if reason is not None:
+                log.info("stopping task process %d: %s", proc.pid, reason)
+                kill_tree(proc)
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=_POLL)
+        if reason is None:
+            # The main process is done: stop whatever it left running in its
+            # group, which would otherwise also hold the output pipe open.
+            _killpg(proc.pid, signal.SIGTERM)
+            reader.join(timeout=GRACE_SECONDS)
+            _killpg(proc.pid, signal.SIGKILL)
+        reader.join()
+        proc.stdout.close()
+        returncode = proc.wait()
+        if reason is not None:
+            log_file.write(f"[ame] {reason}\n")
+            status = "KILLED"
+            exit_code = code if code is not None else 1
+        else:
+            exit_code = returncode if returncode >= 0 else 128 - returncode
+            status = "FINISHED" if exit_code == 0 else "FAILED"
+    return ProcessResult(exit_code, status, reason, time.monotonic() - started)

@@ -1,0 +1,110 @@
+"""Session-wide fixtures: one real MLflow server and one embedded store per test session.
+
+Starting ``mlflow server`` costs seconds, so it is started once, on a free port
+of 127.0.0.1, and shared. Tests keep out of each other's way by using unique
+model and experiment names (``unique_name``), never by making new stores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+# Tests never talk to a developer's own tracking server, and MLflow never
+# tries to phone home from a machine without a network.
+for _var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "AME_PATH"):
+    os.environ.pop(_var, None)
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(
+    url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Poll ``url`` until it answers 200, failing early if ``proc`` died."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``mlflow server`` on 127.0.0.1 for the whole session; yields its URL."""
+    base = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    log = (base / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            mlflow_bin,
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{base / 'server.db'}",
+            "--artifacts-destination",
+            str(base / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=base,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", timeout=120, proc=proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def embedded_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project directory (with a minimal ame.yml) whose embedded store the session shares."""
+    root = tmp_path_factory.mktemp("embedded-project")
+    (root / "ame.yml").write_text("project: testproject\n")
+    return root
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A model/experiment name no other test uses."""
+    return f"m-{uuid.uuid4().hex[:10]}"

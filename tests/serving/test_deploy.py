@@ -1,0 +1,125 @@
+"""Local deployments through the real ``ame`` CLI: deploy, list, logs, follow, replace, stop."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.serving.helpers import AME, Store, rows, split_body
+
+pytestmark = pytest.mark.timeout(1500)
+
+ALIAS = "prod"
+
+
+def ame(
+    store: Store, project: Path, *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [AME, *args],
+        cwd=project,
+        env=store.env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture
+def project(store: Store, tmp_path: Path) -> Path:
+    """A project whose ame.yml gives the model 2 replicas and batching (store: the session one)."""
+    (tmp_path / "ame.yml").write_text(
+        "project: deploytests\n"
+        "models:\n"
+        f"  - name: {store.lr}\n"
+        "    deployment:\n"
+        "      replicas: 2\n"
+        "      batching:\n"
+        "        maxBatchSize: 16\n"
+        "        maxLatencyMs: 2\n"
+    )
+    return tmp_path
+
+
+def test_deploy_list_follow_replace_logs_stop(store: Store, project: Path) -> None:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=store.uri, registry_uri=store.uri)
+    client.set_registered_model_alias(store.lr, ALIAS, "1")
+
+    out = ame(
+        store, project, "deploy", store.lr, "--alias", ALIAS, "--poll-interval", "0.5", "--json"
+    )
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["version"] == "1" and info["ref"] == f"{store.lr}@{ALIAS}" and info["workers"] == 2
+    record = project / ".ame" / "deployments" / f"{store.lr}.json"
+    assert json.loads(record.read_text())["pid"] == info["pid"]
+    try:
+        # it outlives the CLI, answers, and runs the replicas ame.yml asks for
+        assert _alive(info["pid"])
+        assert len(psutil.Process(info["pid"]).children()) == 2
+        resp = httpx.post(info["url"] + "/invocations", json=split_body(rows(2)))
+        assert resp.status_code == 200 and len(resp.json()["predictions"]) == 2
+
+        listed = json.loads(ame(store, project, "deployment", "list", "--json").stdout)
+        assert [(d["model"], d["version"], d["healthy"]) for d in listed] == [(store.lr, "1", True)]
+        table = ame(store, project, "deployment", "list")
+        assert store.lr in table.stdout and "ready" in table.stdout
+
+        # the alias moves: the server swaps and rewrites the record's version
+        client.set_registered_model_alias(store.lr, ALIAS, "2")
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and json.loads(record.read_text())["version"] != "2":
+            time.sleep(0.3)
+        assert json.loads(record.read_text())["version"] == "2"
+
+        # deploying the same alias again moves nothing
+        again = json.loads(
+            ame(store, project, "deploy", store.lr, "--alias", ALIAS, "--json").stdout
+        )
+        assert again["pid"] == info["pid"]
+
+        # pinning a version replaces the deployment: new server first, then the old one stops
+        pinned = ame(store, project, "deploy", store.lr, "--version", "1", "--json")
+        assert pinned.returncode == 0, pinned.stderr
+        new = json.loads(pinned.stdout)
+        assert new["pid"] != info["pid"] and new["version"] == "1" and new["ref"] == f"{store.lr}/1"
+        assert not _alive(info["pid"])
+        assert httpx.post(new["url"] + "/invocations", json=split_body(rows(1))).status_code == 200
+
+        logs = ame(store, project, "deployment", "logs", store.lr)
+        assert logs.returncode == 0 and "serving" in logs.stdout
+
+        stopped = ame(store, project, "deployment", "stop", store.lr)
+        assert stopped.returncode == 0, stopped.stderr
+        assert not _alive(new["pid"]) and not record.exists()
+        assert json.loads(ame(store, project, "deployment", "list", "--json").stdout) == []
+    finally:
+        for pid in (info["pid"],):
+            if _alive(pid):
+                psutil.Process(pid).kill()
+        ame(store, project, "deployment", "stop", store.lr)
+
+
+def test_deployment_errors_are_one_line_with_exit_code_2(store: Store, project: Path) -> None:
+    missing = ame(store, project, "deployment", "stop", "nosuchmodel")
+    assert missing.returncode == 2 and "no local deployment of 'nosuchmodel'" in missing.stderr
+    unknown = ame(store, project, "deploy", "nosuchmodel-xyz")
+    assert unknown.returncode == 2 and "not registered" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    bad = ame(store, project, "serve", "/no/such/dir/or-model!")
+    assert bad.returncode == 2 and "invalid model reference" in bad.stderr

@@ -1,0 +1,78 @@
+"""Replicas: a killed worker is replaced, and SIGTERM drains requests in flight."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import psutil
+import pytest
+
+from tests.serving.helpers import Server, Store, start_ame
+
+pytestmark = pytest.mark.timeout(1200)
+
+BODY = {"dataframe_split": {"columns": ["x", "n"], "data": [[1.0, 1]]}}
+
+
+@pytest.fixture(scope="module")
+def replicated(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_ame(
+        store, [f"{store.pyf}/1", "--workers", "2"], tmp_path_factory.mktemp("replicas")
+    )
+    yield server
+    server.stop()
+
+
+def _workers(server: Server) -> set[int]:
+    return {
+        p.pid
+        for p in psutil.Process(server.proc.pid).children()
+        if p.status() != psutil.STATUS_ZOMBIE
+    }
+
+
+def test_killed_worker_is_restarted(replicated: Server) -> None:
+    before = _workers(replicated)
+    assert len(before) == 2
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        now = _workers(replicated)
+        if len(now) == 2 and victim not in now:
+            break
+        time.sleep(0.2)
+    now = _workers(replicated)
+    assert victim not in now and len(now) == 2, now
+    # every request succeeds again, whichever worker takes it
+    with httpx.Client(base_url=replicated.url, timeout=30) as client:
+        for _ in range(30):
+            resp = client.post("/invocations", json=BODY, headers={"connection": "close"})
+            assert resp.status_code == 200 and resp.json() == {"predictions": [2.0]}
+    assert replicated.proc.poll() is None
+
+
+def test_sigterm_drains_requests_in_flight(replicated: Server) -> None:
+    results: list[httpx.Response] = []
+    slow = {**BODY, "params": {"sleep": 3.0}}
+
+    def call() -> None:
+        results.append(httpx.post(replicated.url + "/invocations", json=slow, timeout=60))
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    time.sleep(1.0)  # the request is now inside predict
+    workers = _workers(replicated)
+    replicated.proc.send_signal(signal.SIGTERM)
+    thread.join(timeout=60)
+    assert results and results[0].status_code == 200
+    assert results[0].json() == {"predictions": [2.0]}
+    assert replicated.proc.wait(timeout=60) == 0
+    assert not any(
+        psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in workers
+    )
