@@ -81,8 +81,8 @@ def env_for(root: Path, uri: str | None = None) -> dict[str, str]:
 
 def start(
     cmd: list[str], root: Path, uri: str, url: str, log: Path
-) -> tuple[subprocess.Popen[bytes], float]:
-    """Start a server and return it with the seconds until its first successful prediction."""
+) -> tuple[subprocess.Popen[bytes], float, bytes]:
+    """Start a server; returns it, the seconds to its first good prediction, and that answer."""
     out = log.open("wb")
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -98,8 +98,9 @@ def start(
             if proc.poll() is not None:
                 raise RuntimeError(f"{cmd[0]} exited: {log.read_text()[-2000:]}")
             try:
-                if client.post(url + "/invocations", json=BODY).status_code == 200:
-                    return proc, time.perf_counter() - started
+                resp = client.post(url + "/invocations", json=BODY)
+                if resp.status_code == 200:
+                    return proc, time.perf_counter() - started, resp.content
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
@@ -160,29 +161,65 @@ def load_wrk(url: str, connections: int, duration: float, workdir: Path) -> dict
 
 
 def load_python(url: str, connections: int, duration: float, workdir: Path) -> dict[str, float]:
+    """A lean HTTP/1.1 keep-alive load generator: one asyncio stream per connection.
+
+    httpx costs more CPU per request than the server being measured, so the
+    fallback speaks HTTP itself: one pre-built request, a status line and a
+    Content-Length per response. Like wrk, each connection sends its next
+    request as soon as the previous answer is read; non-200 answers count as
+    errors, a dropped connection is reopened and counted too.
+    """
     del workdir
+    host, port = url.removeprefix("http://").split(":")
+    payload = json.dumps(BODY).encode()
+    request = (
+        f"POST /invocations HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
     latencies: list[float] = []
     errors = 0
-    payload = json.dumps(BODY).encode()
 
-    async def worker(client: httpx.AsyncClient, end: float) -> None:
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+                break
+        if length:
+            await reader.readexactly(length)
+        return status
+
+    async def worker(end: float) -> None:
         nonlocal errors
-        while time.perf_counter() < end:
-            t0 = time.perf_counter()
-            resp = await client.post(
-                "/invocations", content=payload, headers={"content-type": "application/json"}
-            )
-            latencies.append(time.perf_counter() - t0)
-            errors += resp.status_code != 200
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while (t0 := time.perf_counter()) < end:
+                try:
+                    status = await one(reader, writer)
+                except (OSError, asyncio.IncompleteReadError):
+                    errors += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                    continue
+                latencies.append(time.perf_counter() - t0)
+                errors += status != 200
+        finally:
+            writer.close()
 
     async def main() -> float:
-        limits = httpx.Limits(max_connections=connections)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-            t0 = time.perf_counter()
-            await asyncio.gather(*(worker(client, t0 + duration) for _ in range(connections)))
-            return time.perf_counter() - t0
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(t0 + duration) for _ in range(connections)))
+        return time.perf_counter() - t0
 
-    elapsed = asyncio.run(main())
+    try:
+        import uvloop
+
+        elapsed = uvloop.run(main())
+    except ImportError:
+        elapsed = asyncio.run(main())
     latencies.sort()
     return {
         "rps": len(latencies) / elapsed,
@@ -203,13 +240,13 @@ def run_server(
     loader: Any,
 ) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}"
-    proc, startup = start(cmd, root, uri, url, root / f"{name}.log")
+    proc, startup, answer = start(cmd, root, uri, url, root / f"{name}.log")
     try:
         loader(url, 8, 2.0, root)  # warm-up
         results = {str(c): loader(url, c, duration, root) for c in levels}
     finally:
         stop(proc)
-    return {"startup_s": startup, "load": results}
+    return {"startup_s": startup, "load": results, "answer": answer}
 
 
 def main() -> None:
@@ -223,9 +260,16 @@ def main() -> None:
         help="workers for both servers (default: CPU count, mlflow's default)",
     )
     parser.add_argument("--output", type=Path, default=ROOT / "results" / "serve.json")
+    parser.add_argument(
+        "--loader",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator (auto: wrk when installed, else the Python one)",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.connections.split(",")]
-    loader = load_wrk if shutil.which("wrk") else load_python
+    use_wrk = args.loader == "wrk" or (args.loader == "auto" and shutil.which("wrk") is not None)
+    loader = load_wrk if use_wrk else load_python
 
     with tempfile.TemporaryDirectory(prefix="ame-bench-") as tmp:
         root = Path(tmp)
@@ -288,6 +332,9 @@ def main() -> None:
         targets["throughput_64_ge_5x"] = by[64]["throughput_ratio"] >= 5
         targets["p99_64_below_mlflow_p50_64"] = by[64]["ame"]["p99_ms"] < by[64]["mlflow"]["p50_ms"]
     targets["startup_le_half"] = startup_ratio <= 0.5
+    same = ours["answer"] == baseline["answer"]
+    print(f"same answer for the same body: {same} ({ours['answer'].decode()})")
+    targets["same_answer"] = same
     for name, ok in targets.items():
         print(f"  {'PASS' if ok else 'FAIL'} {name}")
     result = {
@@ -297,7 +344,7 @@ def main() -> None:
             "python": platform.python_version(),
             "load_average": os.getloadavg(),
         },
-        "load_generator": "wrk" if loader is load_wrk else "python-httpx",
+        "load_generator": "wrk" if loader is load_wrk else "python-asyncio",
         "workers": args.workers,
         "duration_s": args.duration,
         "body": BODY,

@@ -63,6 +63,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     log = (base / "server.log").open("wb")
+    # MLflow's job runner (huey consumers) is not used by ame and doubles the
+    # server's start-up cost and idle CPU on a 2-core machine.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     proc = subprocess.Popen(
         [
             mlflow_bin,
@@ -81,11 +84,12 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=base,
+        env=env,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{url}/health", timeout=120, proc=proc)
+        wait_for_http(f"{url}/health", timeout=300, proc=proc)
         yield url
     finally:
         proc.terminate()
@@ -108,3 +112,16 @@ def embedded_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def unique_name() -> str:
     """A model/experiment name no other test uses."""
     return f"m-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_tracking_uri() -> Iterator[None]:
+    """Undo ``mlflow.set_tracking_uri`` leaking into os.environ between tests.
+
+    MLflow copies the URI into ``MLFLOW_TRACKING_URI`` for subprocesses; a test
+    that calls it directly would otherwise redirect every later test's
+    ``resolve_store`` on the same worker.
+    """
+    yield
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        os.environ.pop(var, None)

@@ -39,5 +39,8 @@ mlflow.sklearn.log_model(
     registered_model_name=os.environ.get("AME_MODEL_NAME", "product_recommendor"),
     signature=infer_signature(X_test, model.predict(X_test)),
     input_example=X_test[:3],
+    # MLflow 3 saves scikit-learn models with skops, which loads only types
+    # listed as trusted; the tree predictor of our own model is one.
+    skops_trusted_types=["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
 )
 print(f"product_recommendor accuracy {accuracy:.3f}")

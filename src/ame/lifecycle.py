@@ -183,6 +183,7 @@ def run_validation(
     version: str,
     *,
     on_output: Optional[EventSink] = None,
+    cpu_only: bool = False,
 ) -> tuple[str, Optional[TaskRun]]:
     """Run the model's validation task against ``version``; tag and return the outcome."""
     from ame.tasks import run_task
@@ -202,6 +203,7 @@ def run_validation(
         extra_env=env,
         on_output=on_output,
         tags={"ame.model": model.name, "ame.model_version": version, "ame.stage": "validation"},
+        cpu_only=cpu_only,
     )
     outcome = PASSED if run.exit_code == 0 else FAILED
     tag_version(
@@ -264,6 +266,7 @@ def train(
     deploy: Optional[bool] = None,
     on_event: EventSink = _noop,
     on_output: Optional[EventSink] = None,
+    cpu_only: bool = False,
 ) -> TrainResult:
     """Train ``model_name``; validate, promote and (with autoDeploy) deploy what it produced.
 
@@ -300,6 +303,7 @@ def train(
         extra_env=env,
         on_output=on_output,
         tags={"ame.model": model.name, "ame.stage": "training"},
+        cpu_only=cpu_only,
     )
     if run.exit_code != 0:
         tail = "\n".join(run.tail(10))
@@ -328,7 +332,9 @@ def train(
 
     if model.validation is not None:
         on_event(f"validating {model.name}/{version} with task '{model.validation.task.name}'")
-    outcome, vrun = run_validation(project, model, store, version, on_output=on_output)
+    outcome, vrun = run_validation(
+        project, model, store, version, on_output=on_output, cpu_only=cpu_only
+    )
     result = TrainResult(
         model=model.name, version=version, run_id=run.run_id, validation=outcome, promoted=False
     )
@@ -367,6 +373,7 @@ def validate_version(
     *,
     promote_on_pass: bool = False,
     on_output: Optional[EventSink] = None,
+    cpu_only: bool = False,
 ) -> tuple[str, str]:
     """Re-run validation of one version (default: the latest); return ``(version, outcome)``."""
     try:
@@ -383,7 +390,9 @@ def validate_version(
         from ame.registry import Registry
 
         Registry(store).get_version(model.name, version)  # raises a clear not-found error
-    outcome, _ = run_validation(project, model, store, version, on_output=on_output)
+    outcome, _ = run_validation(
+        project, model, store, version, on_output=on_output, cpu_only=cpu_only
+    )
     if outcome in (PASSED, SKIPPED) and promote_on_pass:
         promote(store, model, version)
     return version, outcome

@@ -33,9 +33,15 @@ if mode == "register":
         name="model",
         registered_model_name=os.environ["AME_MODEL_NAME"],
         signature=infer_signature(X, model.predict(X)),
+        pip_requirements=["scikit-learn"],  # skips MLflow's slow requirement inference
     )
 elif mode == "log-only":
-    mlflow.sklearn.log_model(model, name="model", signature=infer_signature(X, model.predict(X)))
+    mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(X, model.predict(X)),
+        pip_requirements=["scikit-learn"],
+    )
 print("trained", mode)
 """
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import mlflow
+import numpy as np
 import pytest
 
 from tests.lifecycle.conftest import ame
@@ -57,6 +58,7 @@ class _Load(threading.Thread):
         self.join(timeout=30)
 
 
+@pytest.mark.timeout(900)  # three trainings and a live swap: slow on a loaded 2-core machine
 def test_passing_model_is_promoted_deployed_and_swapped_without_failed_requests(
     project_factory, unique_name: str
 ) -> None:
@@ -70,7 +72,7 @@ def test_passing_model_is_promoted_deployed_and_swapped_without_failed_requests(
     assert v1.tags["ame.validation"] == "passed"
     assert v1.tags["ame.run_id"] == v1.run_id
     assert "ame.version" in v1.tags
-    assert client.get_model_version_by_alias(unique_name, "champion").version == "1"
+    assert str(client.get_model_version_by_alias(unique_name, "champion").version) == "1"
 
     url = _deployment_url(root, unique_name)
     answer = httpx.post(f"{url}/invocations", json={"inputs": [[-2.0], [3.0]]}, timeout=10)
@@ -104,7 +106,7 @@ def test_passing_model_is_promoted_deployed_and_swapped_without_failed_requests(
     assert "failed validation" in third.stderr
     assert "score below threshold" in third.stderr  # the validation log's last lines
     assert client.get_model_version(unique_name, "3").tags["ame.validation"] == "failed"
-    assert client.get_model_version_by_alias(unique_name, "champion").version == "2"
+    assert str(client.get_model_version_by_alias(unique_name, "champion").version) == "2"
     assert _served_version(url, unique_name) == "2"
 
     status = json.loads(ame(root, "status", "--json", check=True).stdout)
@@ -124,9 +126,11 @@ def test_model_only_logged_in_the_run_is_registered_by_ame(
     assert "no validation task" in result.stdout
     version = _client(root).get_model_version(unique_name, "1")
     assert version.tags["ame.validation"] == "skipped"
-    assert _client(root).get_model_version_by_alias(unique_name, "champion").version == "1"
+    assert str(_client(root).get_model_version_by_alias(unique_name, "champion").version) == "1"
+    mlflow.set_tracking_uri(f"sqlite:///{root / '.ame' / 'mlflow.db'}")
+    mlflow.set_registry_uri(f"sqlite:///{root / '.ame' / 'mlflow.db'}")
     loaded = mlflow.pyfunc.load_model(f"models:/{unique_name}/1")
-    assert list(loaded.predict([[3.0]])) == [1]
+    assert list(loaded.predict(np.array([[3.0]]))) == [1]
 
 
 def test_training_that_produces_no_model_fails_clearly(project_factory, unique_name: str) -> None:
@@ -180,7 +184,7 @@ def test_model_validate_reruns_validation_and_can_promote(
     assert passed.returncode == 0, passed.stderr
     client = _client(root)
     assert client.get_model_version(unique_name, "1").tags["ame.validation"] == "passed"
-    assert client.get_model_version_by_alias(unique_name, "champion").version == "1"
+    assert str(client.get_model_version_by_alias(unique_name, "champion").version) == "1"
     missing = ame(root, "model", "validate", unique_name, "--version", "9")
     assert missing.returncode == 2
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mlflow import MlflowClient
 
-from ame.llm import register_llm_model
 from ame.registry.store import embedded_store
 from tests.llm.llm_fake_server import FakeOpenAI, Registered
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+AME = str(Path(sys.executable).parent / "ame")
 
 
 @pytest.fixture(scope="session")
@@ -90,9 +93,35 @@ def registered(
     store = embedded_store(project)
     name = f"llm-{uuid.uuid4().hex[:8]}"
     before = len(fake_openai_server.script.requests)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OPENAI_API_KEY", key)  # present at save time too: still not stored
-        version = register_llm_model(name, config, store=store, description="a chat model")
+    # Registered through the real CLI, as a user would: `ame model register --llm-config`.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env["OPENAI_API_KEY"] = key  # present at save time too: still not stored
+    done = subprocess.run(
+        [
+            AME,
+            "model",
+            "register",
+            name,
+            "--llm-config",
+            str(config),
+            "-d",
+            "a chat model",
+            "--tag",
+            "team=support",
+            "--alias",
+            "champion",
+            "--json",
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "api_key" in done.stderr and key not in done.stdout + done.stderr
+    printed = json.loads(done.stdout)
+    version = MlflowClient(store.tracking_uri).get_model_version(name, printed["version"])
     yield Registered(
         store=store,
         project=project,

@@ -237,3 +237,43 @@ def test_bad_param_value_is_an_input_error(
     with pytest.raises(LLMInputError, match="temperature"):
         _loaded(config_file).predict(None, "x", params={"temperature": "hot"})
     assert fake_openai.script.requests == []
+
+
+def test_model_config_overrides_the_file_for_this_load(
+    fake_openai: FakeOpenAI, config_file: Path, config_dict: dict[str, Any], api_key: str
+) -> None:
+    model = ChatModel()
+    model.load_context(
+        PythonModelContext(
+            artifacts={"config": str(config_file)},
+            model_config={"temperature": 1.5, "max_tokens": 7},
+        )
+    )
+    model.predict(None, "tuned")
+    (body,) = fake_openai.script.bodies("tuned")
+    assert (body["temperature"], body["max_tokens"]) == (1.5, 7)
+    # The other fields still come from the file.
+    assert model.config is not None and model.config.timeout == config_dict["timeout"]
+
+
+def test_model_config_alone_is_the_whole_config(
+    fake_openai: FakeOpenAI, config_dict: dict[str, Any], api_key: str
+) -> None:
+    model = ChatModel()
+    model.load_context(PythonModelContext(artifacts={}, model_config=config_dict))
+    assert model.predict(None, "seed style")["text"].tolist() == ["echo: seed style"]
+
+
+def test_model_config_override_keeps_an_in_memory_key_and_rejects_unknown_fields(
+    fake_openai: FakeOpenAI, config_dict: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    model = ChatModel({**config_dict, "api_key": "sk-in-memory"})
+    model.load_context(PythonModelContext(artifacts={}, model_config={"max_tokens": 2}))
+    model.predict(None, "x")
+    assert fake_openai.script.requests[0]["auth"] == "Bearer sk-in-memory"
+    assert fake_openai.script.bodies()[0]["max_tokens"] == 2
+    with pytest.raises(LLMConfigError, match=r"model_config: temprature"):
+        ChatModel(config_dict).load_context(
+            PythonModelContext(artifacts={}, model_config={"temprature": 0.1})
+        )

@@ -44,6 +44,45 @@ def test_version_is_tagged_and_described(registered: Registered) -> None:
     mv = client.get_model_version(registered.name, registered.version)
     assert mv.description == "a chat model"
     assert registered.requests_during_save == 0  # saving never calls the endpoint
+    # --tag and --alias of `ame model register` apply to an LLM version as to any other.
+    assert registered.tags["team"] == "support"
+    by_alias = client.get_model_version_by_alias(registered.name, "champion")
+    assert str(by_alias.version) == registered.version
+
+
+def test_cli_refuses_bad_llm_configs_in_one_line(
+    registered: Registered, tmp_path: Path, unique_name: str
+) -> None:
+    import os
+    import subprocess
+
+    from tests.llm.conftest import AME
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"model": "m", "temprature": 0.5}))
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"model": "m"}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    cases = [
+        (["--llm-config", str(tmp_path / "missing.json")], "LLM config file not found"),
+        (["--llm-config", str(bad)], "temprature: Extra inputs are not permitted"),
+        (["--llm-config", str(good), "--run", "abc"], "give exactly one of"),
+        (["--llm-config", str(good), "--pip", "x"], "--pip go with --files"),
+    ]
+    for args, message in cases:
+        done = subprocess.run(
+            [AME, "model", "register", unique_name, *args],
+            cwd=registered.project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    client = mlflow.MlflowClient(registered.store.tracking_uri, registered.store.registry_uri)
+    assert client.search_registered_models(f"name = '{unique_name}'") == []
 
 
 def test_custom_loader_predicts_outputs(
@@ -61,6 +100,24 @@ def test_custom_loader_predicts_outputs(
     body = fake_openai.script.bodies("hi there")[0]
     assert (body["temperature"], body["max_tokens"]) == (0.1, 32)
     assert fake_openai.script.requests[0]["auth"] == f"Bearer {registered.key}"
+
+
+def test_loader_model_config_overrides_settings_without_a_new_version(
+    registered: Registered, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", registered.key)
+    ref = f"{registered.name}/{registered.version}"
+    adapter = CustomLoader(store=registered.store).load(
+        ref, model_config={"temperature": 0.0, "max_tokens": 3}
+    )
+    adapter.predict(["overridden"])
+    body = fake_openai.script.bodies("overridden")[0]
+    assert (body["temperature"], body["max_tokens"]) == (0.0, 3)
+    # The seed's Adapter.load_context(model_config): reload the same adapter otherwise.
+    adapter.load_context({"temperature": 1.2})
+    adapter.predict(["reloaded"])
+    body = fake_openai.script.bodies("reloaded")[0]
+    assert (body["temperature"], body["max_tokens"]) == (1.2, 32)  # max_tokens as saved
 
 
 def test_plain_pyfunc_load_with_params(

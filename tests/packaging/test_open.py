@@ -182,3 +182,42 @@ def test_failed_build_leaves_nothing(files_model: Any, tmp_path: Path) -> None:
         )
     assert list(out_dir.iterdir()) == []
     assert stat.S_IMODE(out_dir.stat().st_mode) & 0o700 == 0o700
+
+
+def test_build_interrupted_mid_write_leaves_no_partial_and_keeps_the_old_package(
+    files_model: Any, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    target = out_dir / "m.amepkg"
+    ame.packaging.build_package(
+        files_model.ref,
+        target,
+        key=bytes(32),
+        tracking_uri=files_model.tracking_uri,
+        project_root=files_model.project,
+    )
+    good = target.read_bytes()
+    calls: list[tuple[int, int]] = []
+
+    def fail_after_first_bytes(done: int, total: int) -> None:
+        # Called after each chunk has been written to the partial file.
+        calls.append((done, total))
+        if len(calls) == 2:
+            raise RuntimeError("disk pulled out")
+
+    with pytest.raises(RuntimeError, match="disk pulled out"):
+        ame.packaging.build_package(
+            files_model.ref,
+            target,
+            key=bytes(range(32)),
+            chunk_size=4096,
+            tracking_uri=files_model.tracking_uri,
+            project_root=files_model.project,
+            progress=fail_after_first_bytes,
+        )
+    # The failure happened with bytes already written, not before the first one.
+    assert len(calls) == 2 and 0 < calls[0][0] < calls[0][1]
+    assert [p.name for p in out_dir.iterdir()] == ["m.amepkg"]  # no .partial left behind
+    assert target.read_bytes() == good
+    assert len(ame.packaging.verify_package(target, key=bytes(32))) >= 5

@@ -94,6 +94,20 @@ def test_list_show_versions(
     ]
     assert listed[1]["description"] == "first"
 
+    # Searching versions: an MLflow filter ANDed with the model's name.
+    registry.set_version_tags(unique_name, 1, {"stage": "qa"})
+    code, out, err = ame(
+        capsys, store, "model", "versions", unique_name, "--filter", "tags.stage = 'qa'", "--json"
+    )
+    assert code == 0, err
+    assert [v["version"] for v in json.loads(out)["versions"]] == ["1"]
+    code, out, _ = ame(
+        capsys, store, "model", "versions", unique_name, "--filter", "tags.stage = 'prod'"
+    )
+    assert code == 0 and f"no version of {unique_name} matches" in out
+    code, _, err = ame(capsys, store, "model", "versions", unique_name, "--filter", "nonsense ===")
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+
     code, out, _ = ame(capsys, store, "model", "show", unique_name, "--json")
     shown = json.loads(out)
     assert shown["aliases"] == {"champion": "1"} and len(shown["versions"]) == 2
@@ -112,6 +126,16 @@ def test_errors_are_one_line_exit_2(
         (["model", "alias", unique_name, "prod"], "error: give the VERSION"),
         (["model", "tag", unique_name, "1", "novalue"], "error: invalid tag 'novalue'"),
         (["model", "copy", "bad ref!", "x"], "error: invalid model reference"),
+        (
+            ["model", "register", unique_name, "--run", "0123456789abcdef", "--files", "x"],
+            "error: give exactly one of --run",
+        ),
+        (
+            ["model", "register", unique_name, "--run", "0123456789abcdef", "--loader", "m:f"],
+            "error: --loader and --pip go with --files",
+        ),
+        (["model", "register", unique_name, "--files", "/nonexistent/w.bin"], "error: cannot"),
+        (["model", "alias", "bad name!", "prod", "1"], "error: invalid model reference"),
     ):
         code, _, err = ame(capsys, store, *args)
         assert code == 2, args
@@ -256,3 +280,53 @@ def test_delete_without_tty_refuses_in_real_console_script(
     question = f"delete model {unique_name} and all its versions (latest: 1)"
     assert done.stderr.strip() == f"error: {question} needs --yes when not run interactively"
     assert Registry(store).get_model(unique_name).latest_version == "1"
+
+
+def _answer_on_a_terminal(argv: list[str], answer: str) -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal as stdin/stdout, type ``answer``; (exit code, output)."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    output = b""
+    answered = False
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            if not answered and b"?" in output:
+                os.write(master, answer.encode() + b"\n")
+                answered = True
+            if proc.poll() is not None and not ready:
+                break
+        code = proc.wait(timeout=60)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert answered, output.decode(errors="replace")
+    return code, output.decode(errors="replace")
+
+
+def test_delete_asks_on_a_terminal(store: Store, logged: Any, unique_name: str) -> None:
+    Registry(store).register(unique_name, logged.model_uri)
+    argv = [AME, "model", "delete", unique_name, "--version", "1", "--tracking-uri"]
+    argv.append(store.tracking_uri)
+    code, output = _answer_on_a_terminal(argv, "n")
+    assert f"delete {unique_name} version 1?" in output
+    assert code == 1 and "nothing deleted" in output
+    assert Registry(store).get_version(unique_name, 1).version == "1"
+    code, output = _answer_on_a_terminal(argv, "y")
+    assert code == 0 and f"deleted {unique_name} version 1" in output
+    assert list(Registry(store).iter_versions(unique_name)) == []

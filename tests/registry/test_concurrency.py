@@ -19,12 +19,25 @@ WORKERS = 8
 
 
 def _register(root: str, name: str, source: str, barrier: Any, results: Any) -> None:
-    from ame.registry import Registry, resolve_store
+    import os
 
+    # The embedded store is the point: a tracking URI inherited from the parent
+    # (MLflow copies it into os.environ) would send every worker elsewhere.
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        os.environ.pop(var, None)
     try:
+        # Import everything heavy before the barrier, without opening the
+        # database: the workers then hit the fresh file within milliseconds of
+        # each other instead of being spread out by their import times.
+        import mlflow.tracking  # noqa: F401
+        import sqlalchemy  # noqa: F401
+
+        from ame.registry import Registry, resolve_store
+
         store = resolve_store(project_root=Path(root))
+        results.put(("store", store.tracking_uri))
         registry = Registry(store)
-        barrier.wait(timeout=240)
+        barrier.wait(timeout=400)
         version = registry.register(name, source, tags={"worker": "yes"})
         results.put(("ok", version.version))
     except BaseException as exc:  # reported to the parent, which fails the test
@@ -53,12 +66,21 @@ def test_eight_processes_register_one_model(tmp_path: Path, tiny: Tiny, unique_n
     ]
     for proc in procs:
         proc.start()
-    outcomes = [results.get(timeout=540) for _ in procs]
+    stores: list[str] = []
+    outcomes: list[tuple[str, str]] = []
+    while len(outcomes) < WORKERS:
+        kind, detail = results.get(timeout=540)
+        if kind == "store":
+            stores.append(detail)
+        else:
+            outcomes.append((kind, detail))
     for proc in procs:
         proc.join(timeout=60)
     errors = [detail for kind, detail in outcomes if kind == "error"]
     assert errors == []
+    assert stores == [f"sqlite:///{root.resolve() / '.ame' / 'mlflow.db'}"] * WORKERS
     assert sorted(int(v) for _, v in outcomes) == list(range(1, WORKERS + 1))
+    assert all(proc.exitcode == 0 for proc in procs)
 
     from ame.registry import Registry, resolve_store
 

@@ -81,6 +81,98 @@ def test_custom_saver_refuses_what_it_cannot_save(store: Store, tmp_path: Path) 
         CustomSaver(config_file=str(tmp_path / "missing.json"), store=store).save(model=Echo())
 
 
+def test_save_refuses_bad_schemas_and_models(store: Store, tiny: Tiny) -> None:
+    from mlflow.models import infer_signature
+
+    saver = BuiltinSaver(flavor="sklearn", store=store, pip_requirements=PIP)
+    with pytest.raises(SaveError, match=r"must be an mlflow\.models\.ModelSignature"):
+        saver.save(tiny.model, signature={"inputs": "a, b"})
+    signature = infer_signature(tiny.X, tiny.y)
+    with pytest.raises(SaveError, match=r"does not match the signature: .*missing inputs"):
+        saver.save(tiny.model, signature=signature, input_example=pd.DataFrame({"zz": ["x"]}))
+    with pytest.raises(SaveError, match="could not save the model"):
+        saver.save(object())
+    # The refusals above wrote no model: a good save still works and keeps its schema.
+    info = saver.save(tiny.model, signature=signature, input_example=tiny.X.head(2))
+    assert info.signature is not None
+    assert info.signature.inputs.input_names() == ["a", "b"]
+
+
+class Greeter(mlflow.pyfunc.PythonModel):
+    """A custom model configured through ``model_config`` (overridable at load time).
+
+    MLflow only lets a loader override keys the model was saved with.
+    """
+
+    def load_context(self, context: Any) -> None:
+        config = context.model_config or {}
+        if config.get("fail"):
+            raise RuntimeError("asked to fail")
+        self.greeting = config["greeting"]
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        return [f"{self.greeting} {x}" for x in model_input["text"]]
+
+
+def test_loader_adapter_load_context_overrides_model_config(
+    store: Store, registry: Registry, logged: Any, unique_name: str
+) -> None:
+    info = CustomSaver(
+        path="greeter",
+        model_config={"greeting": "hello", "fail": False},
+        store=store,
+        pip_requirements=PIP,
+    ).save(model=Greeter())
+    version = registry.register(unique_name, info.model_uri)
+    frame = pd.DataFrame({"text": ["x"]})
+
+    adapter = CustomLoader(store=store).load(f"{unique_name}/{version.version}")
+    assert adapter.predict(frame).column() == ["hello x"]
+    assert adapter.load_context({"greeting": "hey"}) is adapter
+    assert adapter.predict(frame).column() == ["hey x"]
+    assert adapter.load_context().predict(frame).column() == ["hello x"]
+    other = CustomLoader(store=store).load(unique_name, model_config={"greeting": "hi"})
+    assert other.predict(frame).column() == ["hi x"]
+    with pytest.raises(RegistryError, match=rf"cannot load model {unique_name}/1: .*asked to fail"):
+        CustomLoader(store=store).load(unique_name, model_config={"fail": True})
+    with pytest.raises(RegistryError, match="model_config must be a dict"):
+        adapter.load_context("greeting=hey")  # type: ignore[arg-type]
+
+    registry.register(unique_name, logged.model_uri)
+    native = BuiltinLoader(store=store).load(f"{unique_name}/2")
+    with pytest.raises(UnsupportedFlavorError, match="takes no model_config"):
+        native.load_context({"greeting": "hey"})
+
+
+def test_custom_saver_adapter_is_the_llm_client_adapter(tmp_path: Path) -> None:
+    """The seed's ``CustomSaver.Adapter``: a LiteLLM/OpenAI-compatible client from a config."""
+    from types import SimpleNamespace
+
+    from ame.llm.model import ChatModel
+
+    assert CustomSaver.Adapter is ChatModel
+    config = {
+        "model": "gpt-4o-mini",
+        "api_key": "sk-test",
+        "base_url": "http://127.0.0.1:9/v1",
+        "temperature": 0.2,
+        "max_tokens": 16,
+    }
+    adapter = CustomSaver.Adapter(config)
+    assert adapter._client is not None
+    assert str(adapter._client.base_url).rstrip("/") == "http://127.0.0.1:9/v1"
+    assert adapter.config is not None
+    assert (adapter.config.temperature, adapter.config.max_tokens) == (0.2, 16)
+
+    with pytest.raises(ValueError, match="no configuration"):
+        CustomSaver.Adapter().load_context(SimpleNamespace(artifacts={}))
+    missing = str(tmp_path / "missing.json")
+    with pytest.raises(FileNotFoundError, match=r"missing\.json"):
+        CustomSaver.Adapter().load_context(SimpleNamespace(artifacts={"config": missing}))
+    with pytest.raises(FileNotFoundError):
+        CustomSaver.Adapter(config_file=missing).load_context(SimpleNamespace(artifacts={}))
+
+
 # --- save -> register -> load -----------------------------------------------------
 
 

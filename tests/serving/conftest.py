@@ -23,11 +23,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 @pytest.fixture(scope="session")
 def lr_server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``ame serve lr/1`` with 2 workers, batching on and a small body limit."""
+    """``ame serve models:/lr/1`` with 2 workers, batching on and a small body limit."""
     server = start_ame(
         store,
         [
-            *(f"{store.lr}/1", "--workers", "2", "--max-batch-size", "64"),
+            *(f"models:/{store.lr}/1", "--workers", "2", "--max-batch-size", "64"),
             *("--max-latency-ms", "10", "--max-body-bytes", "200000"),
         ],
         tmp_path_factory.mktemp("lr-server"),
@@ -41,6 +41,9 @@ def lr_model(store: Store) -> Any:
     """Version 1 of ``lr`` loaded in the test process, to compute expected predictions."""
     import mlflow.pyfunc
 
+    # Name the store explicitly: other tests may have pointed mlflow elsewhere.
+    mlflow.set_tracking_uri(store.uri)
+    mlflow.set_registry_uri(store.uri)
     return mlflow.pyfunc.load_model(f"models:/{store.lr}/1")
 
 

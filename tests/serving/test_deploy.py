@@ -40,13 +40,17 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture
 def project(store: Store, tmp_path: Path) -> Path:
-    """A project whose ame.yml gives the model 2 replicas and batching (store: the session one)."""
+    """A project whose ame.yml gives the model replicas, resources and batching.
+
+    The registry is the session store's (``MLFLOW_TRACKING_URI`` in its env).
+    """
     (tmp_path / "ame.yml").write_text(
         "project: deploytests\n"
         "models:\n"
         f"  - name: {store.lr}\n"
         "    deployment:\n"
         "      replicas: 2\n"
+        "      resources: {cpu: 1, memory: 4Gi}\n"
         "      batching:\n"
         "        maxBatchSize: 16\n"
         "        maxLatencyMs: 2\n"
@@ -69,9 +73,16 @@ def test_deploy_list_follow_replace_logs_stop(store: Store, project: Path) -> No
     record = project / ".ame" / "deployments" / f"{store.lr}.json"
     assert json.loads(record.read_text())["pid"] == info["pid"]
     try:
-        # it outlives the CLI, answers, and runs the replicas ame.yml asks for
+        # it outlives the CLI, answers, and runs the replicas, resources and
+        # batching ame.yml asks for
         assert _alive(info["pid"])
-        assert len(psutil.Process(info["pid"]).children()) == 2
+        server = psutil.Process(info["pid"])
+        assert len(server.children()) == 2
+        for proc in (server, *server.children()):
+            assert len(proc.cpu_affinity()) == 1
+            assert proc.environ().get("OMP_NUM_THREADS") == "1"
+        started = Path(info["log"]).read_text()
+        assert "--max-batch-size 16 --max-latency-ms 2.0" in started
         resp = httpx.post(info["url"] + "/invocations", json=split_body(rows(2)))
         assert resp.status_code == 200 and len(resp.json()["predictions"]) == 2
 

@@ -36,8 +36,11 @@ def test_model_metadata_and_ready(lr_server: Server, store: Store) -> None:
         assert meta["versions"] == ["1"]
         assert meta["inputs"] == [{"name": f, "datatype": "FP64", "shape": [-1]} for f in FEATURES]
         assert meta["outputs"] == [{"name": "predict", "datatype": "INT64", "shape": [-1]}]
-    ready = httpx.get(f"{lr_server.url}/v2/models/{store.lr}/ready")
-    assert ready.status_code == 200 and ready.json() == {"name": store.lr, "ready": True}
+    for path in (f"/v2/models/{store.lr}/ready", f"/v2/models/{store.lr}/versions/1/ready"):
+        ready = httpx.get(lr_server.url + path)
+        assert ready.status_code == 200 and ready.json() == {"name": store.lr, "ready": True}
+    stale = httpx.get(f"{lr_server.url}/v2/models/{store.lr}/versions/2/ready")
+    assert stale.status_code == 404 and "serving version 1" in stale.json()["error"]
 
 
 def test_infer_matches_model(lr_server: Server, store: Store, lr_model: Any) -> None:

@@ -36,6 +36,10 @@ tasks:
   - name: fails
     executor: !custom
       command: echo failing; exit 5
+  - name: gpu
+    executor: !custom
+      command: echo "cuda=[${{CUDA_VISIBLE_DEVICES-unset}}]"
+    resources: {{nvidia.com/gpu: 64}}
   - name: sixer
     executor: !pip
       packages: ["six>=1.16,<2"]  # a key of its own: --rebuild below
@@ -74,6 +78,15 @@ def test_task_run_list_logs_and_exit_codes(cli_project: Path) -> None:
     unknown = ame("task", "run", "nope", cwd=cli_project)
     assert unknown.returncode == 2 and "no task 'nope'" in unknown.stderr
     assert "sixer" in unknown.stderr
+
+    # A GPU task is refused with a hint before anything runs; --cpu-only runs it with none.
+    refused = ame("task", "run", "gpu", cwd=cli_project)
+    assert refused.returncode == 2
+    said = " ".join(refused.stderr.split())  # however the console wrapped it
+    assert "asks for 64 GPU(s)" in said and "--cpu-only" in said
+    cpu = ame("task", "run", "gpu", "--cpu-only", cwd=cli_project)
+    assert cpu.returncode == 0, cpu.stderr
+    assert "[gpu] cuda=[]" in cpu.stdout
 
     deleted = ame("secret", "delete", "api_token", cwd=cli_project)
     assert deleted.returncode == 0

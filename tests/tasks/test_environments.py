@@ -16,6 +16,7 @@ from ame.spec.model import Executor, Project, Task
 from ame.tasks import prepare_environment, task_command
 from ame.tasks.environments import Environment, pipfile_requirements, poetry_bin
 from ame.tasks.interpreters import find_interpreter
+from ame.tasks.paths import envs_dir
 from ame.tasks.uvtool import uv_bin, uv_env
 
 PYPROJECT = """\
@@ -39,16 +40,37 @@ def six_version(env: Environment) -> str:
     return version
 
 
+def has_bytecode(env: Environment) -> bool:
+    """Whether six was compiled at build time (runs under PYTHONDONTWRITEBYTECODE start fast)."""
+    assert env.prefix is not None
+    return bool(list(env.prefix.glob("lib/python*/site-packages/__pycache__/six.*.pyc")))
+
+
+def assert_reused_without_building(project: Project, task: Task, first: Environment) -> None:
+    """A second prepare_environment reuses ``first``: no build step, nothing rewritten."""
+    assert first.prefix is not None
+    marker = first.prefix / ".ame-env.json"
+    stamp = marker.stat().st_mtime_ns
+    entries = sorted(p.name for p in envs_dir().iterdir())
+    lines: list[str] = []
+    again = prepare_environment(project, task, on_progress=lines.append)
+    assert again.cached and not again.build_seconds
+    assert (again.prefix, again.key) == (first.prefix, first.key)
+    assert lines == []  # no build step was even started
+    assert marker.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in envs_dir().iterdir()) == entries
+
+
 def test_pip_requirements_env_is_built_once_then_reused(project: Project) -> None:
     (project.root / "requirements.txt").write_text("six==1.16.0\n")
     task = Task(name="t", executor=Executor(kind="pip", command="python -V"))
     lines: list[str] = []
     first = prepare_environment(project, task, on_progress=lines.append)
-    second = prepare_environment(project, task)
-    if not first.cached:  # another test or worker may have built the same env already
-        assert any("building pip environment" in line for line in lines)
-    assert second.cached and second.prefix == first.prefix and second.key == first.key
-    assert six_version(second) == "1.16.0"
+    assert not first.cached and first.build_seconds > 0
+    assert any("building pip environment" in line for line in lines)
+    assert_reused_without_building(project, task, first)
+    assert six_version(first) == "1.16.0"
+    assert has_bytecode(first)
     # Changing an input is a new environment; --rebuild makes a fresh one in place.
     (project.root / "requirements.txt").write_text("six==1.15.0\n")
     changed = prepare_environment(project, task)
@@ -95,8 +117,8 @@ def test_uv_lock_env(project: Project) -> None:
     task = Task(name="t", executor=Executor(kind="uv", command="python -V"))
     first = prepare_environment(project, task)
     assert six_version(first) == "1.16.0"
-    again = prepare_environment(project, task)
-    assert again.cached and again.prefix == first.prefix
+    assert has_bytecode(first)
+    assert_reused_without_building(project, task, first)
 
 
 def test_uv_without_lock_says_how_to_make_one(project: Project) -> None:
@@ -124,7 +146,8 @@ def test_poetry_env_with_real_poetry(project: Project) -> None:
     first = prepare_environment(project, task)
     assert "poetry install" in first.how
     assert six_version(first) == "1.16.0"
-    assert prepare_environment(project, task).cached
+    assert has_bytecode(first)
+    assert_reused_without_building(project, task, first)
 
 
 def test_pipenv_lock_installs_default_packages(project: Project) -> None:

@@ -162,7 +162,11 @@ def test_memory_limit_kills_the_task(project: Project, task_store: Store) -> Non
     assert client(task_store).get_run(run.run_id).data.tags["ame.reason"] == run.reason
 
 
-def test_sigterm_to_the_runner_kills_the_tree(project: Project, task_store: Store) -> None:
+def test_ctrl_c_and_sigterm_to_the_runner_kill_the_tree(
+    project: Project, task_store: Store
+) -> None:
+    # One driver process runs the task twice (importing MLflow once): the first
+    # run is stopped with SIGINT (Ctrl-C), the second with SIGTERM.
     driver = project.root.parent / "driver.py"
     driver.write_text(
         textwrap.dedent(
@@ -174,36 +178,68 @@ def test_sigterm_to_the_runner_kills_the_tree(project: Project, task_store: Stor
             from ame.tasks import run_task
 
             root = Path({str(project.root)!r})
-            task = Task(name="sleeper", executor=Executor(kind="custom",
-                command="sleep 300 & echo $! > grandchild.pid; wait"))
-            project = Project(name={project.name!r}, root=root, file=root / "ame.yml",
-                              tasks=[task])
             store = Store({task_store.tracking_uri!r}, {task_store.registry_uri!r},
                           {task_store.artifact_root!r}, True)
-            run = run_task(project, task, store)
-            print(json.dumps({{"status": run.status, "code": run.exit_code,
-                              "reason": run.reason, "run_id": run.run_id}}))
+            for name in ("first", "second"):
+                task = Task(name="sleeper", executor=Executor(kind="custom",
+                    command=f"sleep 300 & echo $! > {{name}}.pid; wait"))
+                project = Project(name={project.name!r}, root=root, file=root / "ame.yml",
+                                  tasks=[task])
+                run = run_task(project, task, store)
+                print(json.dumps({{"status": run.status, "code": run.exit_code,
+                                  "reason": run.reason, "run_id": run.run_id}}), flush=True)
             """
         )
     )
     proc = subprocess.Popen(
         [sys.executable, str(driver)], stdout=subprocess.PIPE, text=True, cwd=project.root
     )
-    pid_file = project.root / "grandchild.pid"
-    deadline = time.monotonic() + 180
-    while not (pid_file.exists() and pid_file.read_text().strip()):
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.2)
-    grandchild = int(pid_file.read_text())
-    assert not gone(grandchild)
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=120)
-    result = json.loads(out.strip().splitlines()[-1])
-    assert result["status"] == "KILLED"
-    assert result["code"] == 128 + signal.SIGTERM
-    assert result["reason"] == "killed: interrupted by SIGTERM"
-    assert gone(grandchild)
-    assert client(task_store).get_run(result["run_id"]).info.status == "KILLED"
+    assert proc.stdout is not None
+    try:
+        for name, sig in (("first", signal.SIGINT), ("second", signal.SIGTERM)):
+            pid_file = project.root / f"{name}.pid"
+            deadline = time.monotonic() + 180
+            while not (pid_file.exists() and pid_file.read_text().strip()):
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+            grandchild = int(pid_file.read_text())
+            assert not gone(grandchild)
+            proc.send_signal(sig)
+            result = json.loads(proc.stdout.readline())
+            assert result["status"] == "KILLED"
+            assert result["code"] == 128 + sig
+            assert result["reason"] == f"killed: interrupted by {sig.name}"
+            assert gone(grandchild)
+            assert client(task_store).get_run(result["run_id"]).info.status == "KILLED"
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_output_streams_live_to_the_caller_and_the_log(project: Project, task_store: Store) -> None:
+    # The task waits for a file that only the output callback creates, once it
+    # has seen the task's first line: it can finish only if lines arrive live.
+    command = (
+        "echo ready; i=0; while [ ! -f go ]; do sleep 0.05; i=$((i+1)); "
+        '[ "$i" -gt 600 ] && echo "never got go" && exit 9; done; echo got it'
+    )
+    task = custom("live", command)
+    lines: list[str] = []
+    logged: list[str] = []
+
+    def on_output(line: str) -> None:
+        lines.append(line)
+        if line == "ready":
+            log_file = next((project.root / ".ame" / "logs").glob("*/task.log"))
+            logged.append(log_file.read_text())
+            (project.root / "go").touch()
+
+    run = run_task(add(project, task), task, task_store, on_output=on_output)
+    assert run.status == "FINISHED", run.tail(5)
+    assert lines == ["ready", "got it"]
+    assert logged == ["ready\n"]  # written to the log file before the task ended
 
 
 def test_finished_task_leaves_no_background_process(project: Project, task_store: Store) -> None:
@@ -213,12 +249,22 @@ def test_finished_task_leaves_no_background_process(project: Project, task_store
     assert gone(int((project.root / "bg.pid").read_text()))
 
 
-def test_gpu_request_beyond_the_machine_is_refused(project: Project, task_store: Store) -> None:
+def test_gpu_request_beyond_the_machine_is_refused_unless_cpu_only(
+    project: Project, task_store: Store
+) -> None:
     from ame.tasks.resources import gpu_count
 
-    task = custom("gpu", "echo never", resources=Resources(gpu=gpu_count() + 1))
+    task = custom(
+        "gpu",
+        'echo "cuda=[${CUDA_VISIBLE_DEVICES-unset}]"',
+        resources=Resources(gpu=gpu_count() + 1),
+    )
     with pytest.raises(ResourceUnavailableError, match="GPU"):
         run_task(add(project, task), task, task_store)
+    assert not (project.root / ".ame" / "logs").exists()  # refused before any run was made
+    run = run_task(project, task, task_store, cpu_only=True)
+    assert run.status == "FINISHED"
+    assert run.tail(1) == ["cuda=[]"]
 
 
 def test_task_without_command_is_refused(project: Project, task_store: Store) -> None:
@@ -252,3 +298,19 @@ def test_artifacts_paths_and_changed_files(project: Project, task_store: Store) 
         "changed_files/out/metrics.json",
         "changed_files/out/notes.md",
     }
+
+
+def test_mlflow_executor_runs_the_entry_point(project: Project, task_store: Store) -> None:
+    # No env file: the entry point runs in ame's own environment, parameters filled in.
+    (project.root / "MLproject").write_text(
+        "name: demo\nentry_points:\n  main:\n    parameters:\n"
+        "      alpha: {type: float, default: 0.5}\n"
+        "    command: echo alpha={alpha} task=$AME_TASK\n"
+    )
+    task = Task(name="mlp", executor=Executor(kind="mlflow"))
+    run = run_task(add(project, task), task, task_store)
+    assert run.status == "FINISHED", run.tail(5)
+    assert run.tail(1) == ["alpha=0.5 task=mlp"]
+    assert run.environment is not None and not run.environment.isolated
+    params = client(task_store).get_run(run.run_id).data.params
+    assert (params["executor"], params["command"]) == ("mlflow", "echo alpha=0.5 task=$AME_TASK")

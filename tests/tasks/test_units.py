@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from ame.errors import ResourceUnavailableError
 from ame.spec.model import Resources
 from ame.tasks.mlproject import env_spec, load_mlproject
 from ame.tasks.resources import available_cores, format_bytes, limits_for
@@ -25,6 +28,19 @@ def test_limits_clamp_cores_and_set_thread_variables() -> None:
     assert limits.env["NUMEXPR_NUM_THREADS"] == "64"
     assert limits.memory == 1000
     assert limits_for(Resources(gpu=2), count_gpus=lambda: 4).env["CUDA_VISIBLE_DEVICES"] == "0,1"
+
+
+def test_cpu_only_hides_gpus_instead_of_refusing() -> None:
+    def no_gpus() -> int:
+        raise AssertionError("--cpu-only must not look for GPUs")
+
+    limits = limits_for(Resources(cpu=1, gpu=2), count_gpus=no_gpus, cpu_only=True)
+    assert limits.env["CUDA_VISIBLE_DEVICES"] == ""
+    assert limits.env["OMP_NUM_THREADS"] == "1"
+    # Without a GPU request, --cpu-only changes nothing.
+    assert "CUDA_VISIBLE_DEVICES" not in limits_for(Resources(cpu=1), cpu_only=True).env
+    with pytest.raises(ResourceUnavailableError, match=r"asks for 2 GPU.*has 1.*--cpu-only"):
+        limits_for(Resources(gpu=2), count_gpus=lambda: 1)
 
 
 def test_conda_env_pip_dependencies(tmp_path: Path) -> None:

@@ -10,6 +10,13 @@ Replacing a running deployment never drops requests: a deployment that already
 follows the requested alias is left alone (its server swaps versions by itself
 when the alias moves); otherwise the new server is started on a fresh port,
 and the old one is drained and stopped only once the new one is ready.
+
+The model's ``deployment.resources`` in ame.yml are honoured by the server
+itself (``ame serve`` reads them, so a deployment and a foreground server
+behave alike): ``cpu`` pins the server to that many cores and sizes the
+numeric libraries' thread pools, ``nvidia.com/gpu`` picks the visible GPUs,
+and ``memory`` caps each worker's resident memory (a worker over it is killed
+and restarted, as Kubernetes does with a container).
 """
 
 from __future__ import annotations
@@ -24,9 +31,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from ame.errors import DeploymentError
+from ame.errors import DeploymentError, ResourceUnavailableError, ServingError
+
+if TYPE_CHECKING:
+    from ame.spec.model import Resources
+    from ame.tasks.resources import Limits
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +53,32 @@ class ServeSettings:
     max_batch_size: Optional[int] = None
     max_latency_ms: Optional[float] = None
     port: Optional[int] = None
+    resources: Optional[Resources] = None
+
+
+def resource_limits(resources: Resources) -> Limits:
+    """What one machine can enforce of a deployment's resources (as for tasks)."""
+    from ame.tasks.resources import limits_for
+
+    try:
+        return limits_for(resources)
+    except ResourceUnavailableError as exc:
+        raise ServingError(str(exc).replace("the task asks", "the deployment asks")) from exc
+
+
+def apply_resources(resources: Resources) -> Optional[int]:
+    """Honour a deployment's ``cpu`` and GPUs in this process; returns its memory limit.
+
+    Call before numpy or the model is imported: thread-pool sizes are read when
+    the libraries load. The memory limit is enforced per worker by the server's
+    supervisor (``ame.serving.server``), so it is returned rather than applied.
+    """
+    limits = resource_limits(resources)
+    os.environ.update(limits.env)
+    pin = limits.preexec()
+    if pin is not None:
+        pin()
+    return limits.memory
 
 
 @dataclass
@@ -94,7 +131,7 @@ def log_path(project_root: Path, model: str) -> Path:
 
 
 def settings_from_project(model: str, project_root: Optional[Path]) -> ServeSettings:
-    """Replicas, batching and port from the model's ``deployment`` in ame.yml, if it has one.
+    """Replicas, batching, port and resources from the model's ``deployment`` in ame.yml.
 
     A project without an ame.yml, or one that does not define ``model``, gives
     defaults; an invalid ame.yml raises its ``SpecError``.
@@ -122,6 +159,7 @@ def settings_from_project(model: str, project_root: Optional[Path]) -> ServeSett
         max_batch_size=batching.max_batch_size if batching else None,
         max_latency_ms=batching.max_latency_ms if batching else None,
         port=deployment.port,
+        resources=deployment.resources,
     )
 
 
@@ -310,6 +348,10 @@ def deploy(
         cmd += ["--poll-interval", str(poll_interval)]
     env = {**os.environ, **store.env(), "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("AME_DEBUG", None)
+    if settings.resources is not None:
+        # The server applies them again itself; setting the thread variables at
+        # exec makes them visible to tools that read a process's environment.
+        env.update(resource_limits(settings.resources).env)
     with logfile.open("ab") as out:
         out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
         out.flush()

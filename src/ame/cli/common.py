@@ -35,6 +35,14 @@ FileOption = Annotated[
     ),
 ]
 
+CpuOnlyOption = Annotated[
+    bool,
+    typer.Option(
+        "--cpu-only",
+        help="Run tasks that ask for nvidia.com/gpu on this machine without any GPU.",
+    ),
+]
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 

@@ -7,7 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from ame.cli.common import FileOption, JsonOption, TrackingUriOption, console, print_json
+from ame.cli.common import (
+    CpuOnlyOption,
+    FileOption,
+    JsonOption,
+    TrackingUriOption,
+    console,
+    print_json,
+)
 
 
 def _load(file: Optional[Path], tracking_uri: Optional[str]):  # type: ignore[no-untyped-def]
@@ -65,6 +72,7 @@ def train(
             show_default=False,
         ),
     ] = None,
+    cpu_only: CpuOnlyOption = False,
     file: FileOption = None,
     tracking_uri: TrackingUriOption = None,
 ) -> None:
@@ -85,6 +93,7 @@ def train(
         deploy=deploy,
         on_event=_event,
         on_output=_stream,
+        cpu_only=cpu_only,
     )
     summary = f"{result.model} version {result.version}: validation {result.validation}"
     if result.promoted:
@@ -137,6 +146,7 @@ def validate_model(
     promote: Annotated[
         bool, typer.Option("--promote", help="Move the champion alias to it if it passes.")
     ] = False,
+    cpu_only: CpuOnlyOption = False,
     file: FileOption = None,
     tracking_uri: TrackingUriOption = None,
 ) -> None:
@@ -149,7 +159,13 @@ def validate_model(
 
     project, store = _load(file, tracking_uri)
     checked, outcome = lifecycle.validate_version(
-        project, model, store, version, promote_on_pass=promote, on_output=_stream
+        project,
+        model,
+        store,
+        version,
+        promote_on_pass=promote,
+        on_output=_stream,
+        cpu_only=cpu_only,
     )
     if outcome == lifecycle.FAILED:
         raise ValidationFailedError(f"{model} version {checked} failed validation")

@@ -245,6 +245,10 @@ def show(
 @_mlflow_errors
 def versions(
     name: Annotated[str, typer.Argument(help="The registered model.")],
+    filter_string: Annotated[
+        Optional[str],
+        typer.Option("--filter", help="MLflow filter, e.g. \"tags.validated = 'true'\"."),
+    ] = None,
     max_results: MaxResultsOption = 100,
     page_token: PageTokenOption = None,
     all_pages: AllOption = False,
@@ -254,14 +258,16 @@ def versions(
 ) -> None:
     """List the versions of a model, newest first.
 
-    Example: [bold]ame model versions fraud --max-results 10[/bold]
+    Examples:
+      [bold]ame model versions fraud --max-results 10[/bold]
+      [bold]ame model versions fraud --filter "tags.validated = 'true'" --json[/bold]
     """
     registry = _registry(tracking_uri, file)
     token: Optional[str] = None
     if all_pages:
-        items = list(registry.iter_versions(name))
+        items = list(registry.iter_versions(name, filter_string))
     else:
-        page = registry.list_versions(name, max_results, page_token)
+        page = registry.list_versions(name, max_results, page_token, filter_string)
         items, token = page.items, page.next_page_token
     if as_json:
         payload: dict[str, Any] = {"versions": [_version_json(v) for v in items]}
@@ -270,7 +276,10 @@ def versions(
         _print_json(payload)
         return
     if not items:
-        console.print(f"model {name} has no versions")
+        if filter_string:
+            console.print(f"no version of {name} matches {filter_string}")
+        else:
+            console.print(f"model {name} has no versions")
         return
     console.print(_versions_table(items))
     _page_hint(token)
@@ -329,6 +338,14 @@ def register_version(
         Optional[list[str]],
         typer.Option("--pip", help="With --files: pip requirements (skips inference)."),
     ] = None,
+    llm_config: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--llm-config",
+            help="A chat-model JSON config (OpenAI/LiteLLM-compatible endpoint); "
+            "a literal api_key in it is stripped, never stored.",
+        ),
+    ] = None,
     description: Annotated[Optional[str], typer.Option("--description", "-d")] = None,
     tag: Annotated[list[str], typer.Option("--tag", help="KEY=VALUE, repeatable.")] = [],  # noqa: B006
     alias: Annotated[
@@ -338,7 +355,7 @@ def register_version(
     tracking_uri: TrackingUriOption = None,
     file: FileOption = None,
 ) -> None:
-    """Make a new version from a training run or from plain files and folders.
+    """Make a new version from a training run, from plain files and folders, or an LLM config.
 
     With --files, the files become the version's artifacts; a hook.py among them
     (load(path) -> model, optional predict(model, inputs)) or --loader MODULE:FUNCTION
@@ -347,18 +364,29 @@ def register_version(
     Examples:
       [bold]ame model register fraud --run 3f2a9c... -d "weekly retrain"[/bold]
       [bold]ame model register stock --files models/ hooks/ hook.py --tag source=upload[/bold]
+      [bold]ame model register assistant --llm-config config.json[/bold]
     """
     all_files = [*(files or []), *(paths or [])]
-    if (run is None) == (not all_files):
-        raise RegistryError("give exactly one of --run RUN_ID or --files PATH...")
+    sources = sum((run is not None, bool(all_files), llm_config is not None))
+    if sources != 1:
+        raise RegistryError(
+            "give exactly one of --run RUN_ID, --files PATH... or --llm-config FILE"
+        )
     if run is None and path is not None:
         raise RegistryError("--path goes with --run")
-    if run is not None and (loader or pip):
+    if all_files == [] and (loader or pip):
         raise RegistryError("--loader and --pip go with --files")
     registry = _registry(tracking_uri, file)
     tags = _pairs(tag)
     with err_console.status(f"registering a new version of {name}..."):
-        if run is not None:
+        if llm_config is not None:
+            from ame.llm import register_llm_model
+
+            registered = register_llm_model(
+                name, llm_config, store=registry.store, description=description, tags=tags
+            )
+            version = registry.get_version(name, str(registered.version))
+        elif run is not None:
             version = registry.register_from_run(
                 name, run, path, description=description, tags=tags
             )

@@ -93,6 +93,15 @@ def serve(
         int, typer.Option("--max-body-bytes", min=1, help="Larger request bodies get 413.")
     ] = 16 * 1024 * 1024,
     poll_interval: PollOption = 5.0,
+    max_memory: Annotated[
+        Optional[str],
+        typer.Option(
+            "--max-memory",
+            help="Resident memory per worker, e.g. 2Gi; a worker over it is restarted "
+            "(default: ame.yml deployment.resources.memory, else none).",
+            show_default=False,
+        ),
+    ] = None,
     tracking_uri: TrackingUriOption = None,
     file: FileOption = None,
     record: Annotated[Optional[Path], typer.Option("--record", hidden=True)] = None,
@@ -101,7 +110,8 @@ def serve(
 
     Example: [bold]ame serve iris@champion --port 8080 --workers 2[/bold]
     """
-    from ame.backends.local import settings_from_project
+    from ame.backends.local import apply_resources, settings_from_project
+    from ame.errors import ServingError
     from ame.serving.server import DEFAULT_PORT
     from ame.serving.server import serve as run_server
     from ame.serving.sources import parse_source
@@ -114,6 +124,16 @@ def serve(
         name = parse_model_ref(model).name
         if name:
             settings = settings_from_project(name, _project_root(file))
+    memory: Optional[int] = None
+    if settings is not None and settings.resources is not None:
+        memory = apply_resources(settings.resources)
+    if max_memory is not None:
+        from ame.spec.units import parse_bytes
+
+        try:
+            memory = parse_bytes(max_memory)
+        except ValueError as exc:
+            raise ServingError(f"--max-memory: {exc}") from exc
     _setup_logging()
     run_server(
         model,
@@ -132,6 +152,7 @@ def serve(
         poll_interval=poll_interval,
         tracking_uri=tracking_uri,
         record_path=str(record) if record else None,
+        max_memory=memory,
     )
 
 

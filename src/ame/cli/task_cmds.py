@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ame.cli.common import (
+    CpuOnlyOption,
     FileOption,
     JsonOption,
     TrackingUriOption,
@@ -68,6 +69,7 @@ def run_cmd(
         Optional[list[str]],
         typer.Option("--env", "-e", help="Extra KEY=VALUE for the task (repeatable)."),
     ] = None,
+    cpu_only: CpuOnlyOption = False,
 ) -> None:
     """Run a task locally, with live logs; the exit code is the task's.
 
@@ -77,6 +79,7 @@ def run_cmd(
     from rich.text import Text
 
     from ame.tasks import prepare_environment, run_task
+    from ame.tasks.runner import preflight
 
     extra: dict[str, str] = {}
     for item in env or []:
@@ -87,6 +90,7 @@ def run_cmd(
     project = _load(file)
     task = _task(project, name)
     store = _store(tracking_uri, project)
+    preflight(project, task, cpu_only=cpu_only)
     with err_console.status(f"preparing the environment of {name}...") as status:
 
         def progress(line: str) -> None:
@@ -103,7 +107,7 @@ def run_cmd(
     def show(line: str) -> None:
         console.print(Text.assemble(prefix, line), soft_wrap=True)
 
-    run = run_task(project, task, store, extra_env=extra, on_output=show)
+    run = run_task(project, task, store, extra_env=extra, on_output=show, cpu_only=cpu_only)
     summary = f"run {run.run_id} {run.status} in {run.duration:.1f}s (exit {run.exit_code})"
     if run.reason:
         err_console.print(f"[bold red]{run.reason}[/]")

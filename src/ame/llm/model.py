@@ -53,6 +53,23 @@ logger = logging.getLogger(__name__)
 #: Request parameters a caller may override per call through ``params``.
 PARAM_TYPES: dict[str, type] = {"temperature": float, "max_tokens": int}
 
+#: Config fields a loader may override for one load through ``model_config``.
+#: They are saved as ``model_config`` keys with null values ("as in the config
+#: file"), because MLflow only passes load-time keys that were saved; the API key
+#: is deliberately not among them.
+OVERRIDABLE: tuple[str, ...] = (
+    "model",
+    "base_url",
+    "temperature",
+    "max_tokens",
+    "timeout",
+    "max_retries",
+    "max_concurrency",
+    "system_prompt",
+    "api_key_env",
+    "api_key_secret",
+)
+
 
 class ChatModel(PythonModel):
     """A pyfunc model whose prediction is a chat completion from a configured endpoint.
@@ -101,21 +118,31 @@ class ChatModel(PythonModel):
     def load_context(self, context: Any) -> None:
         """Read the JSON config (artifact ``config``, else ``config_file``); build the client.
 
+        ``context.model_config`` (what ``CustomLoader().load(uri, model_config=...)``
+        and ``Adapter.load_context(...)`` pass) overrides fields of that config for
+        this load only, e.g. ``{"temperature": 0.0}``: one stored version can run
+        with other settings without a new registration. Given alone, with no file
+        and no config, it is the whole config (the seed's
+        ``load_context(model_config)``).
+
         Raises ``MissingLLMConfigError`` (a ``ValueError``) when no config was
         given in any form, ``LLMConfigFileNotFoundError`` (a ``FileNotFoundError``)
-        when the file is missing, and ``LLMConfigError`` when no key can be read.
+        when the file is missing, and ``LLMConfigError`` when no key can be read or
+        an override is not a config field.
         """
         artifacts = getattr(context, "artifacts", None) or {}
+        overrides = dict(getattr(context, "model_config", None) or {})
         path = artifacts.get("config") or self.config_file
         if path:
             if not Path(path).is_file():
                 raise LLMConfigFileNotFoundError(f"LLM config file not found: {path}")
             self.config = ChatModelConfig.from_file(path)
-        elif self.config is None:
+        elif self.config is None and not any(v is not None for v in overrides.values()):
             raise MissingLLMConfigError(
                 "no configuration for the chat model: log it with artifacts={'config': <json>} "
                 "or pass config / config_file"
             )
+        self.config = _with_overrides(self.config, overrides)
         self._client = build_client(self.config)
         logger.info("chat model %s ready (endpoint %s)", self.config.model, self._endpoint())
 
@@ -180,6 +207,29 @@ class ChatModel(PythonModel):
         if self.config is not None and self.config.base_url:
             return self.config.base_url
         return "https://api.openai.com/v1"
+
+
+def _with_overrides(
+    config: Optional[ChatModelConfig], overrides: dict[str, Any]
+) -> ChatModelConfig:
+    """``config`` with the fields of ``overrides`` replaced, validated like a config file.
+
+    A literal key held in memory survives the merge (``public_dict`` leaves it
+    out); it is still never pickled or stored (see ``__getstate__``).
+    """
+    # A null value is a key saved in the model's model_config but not overridden.
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if not overrides:
+        if config is None:
+            raise MissingLLMConfigError(
+                "no configuration for the chat model: model_config is empty"
+            )
+        return config
+    merged: dict[str, Any] = config.public_dict() if config is not None else {}
+    if config is not None and config.api_key is not None and "api_key" not in overrides:
+        merged["api_key"] = config.api_key.get_secret_value()
+    merged.update(overrides)
+    return ChatModelConfig.parse(merged, source="model_config")
 
 
 def build_client(config: ChatModelConfig) -> openai.OpenAI:

@@ -59,7 +59,7 @@ def save_llm_model(
     Logs into the active run when there is one, else a new run of the
     project's experiment (the registry's ``CustomSaver`` decides).
     """
-    from ame.llm.model import ChatModel, chat_signature
+    from ame.llm.model import OVERRIDABLE, ChatModel, chat_signature
     from ame.registry.savers import CustomSaver
 
     cfg = _as_config(config)
@@ -78,6 +78,8 @@ def save_llm_model(
             config_file=str(config_file),
             store=store,
             pip_requirements=_requirements(),
+            # Declares which fields a loader may override (null: as in config.json).
+            model_config=dict.fromkeys(OVERRIDABLE),
             metadata={KIND_TAG: KIND_VALUE, "llm_model": public.model},
         )
         return saver.save(

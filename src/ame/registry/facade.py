@@ -144,17 +144,30 @@ class Registry:
     # --- versions ----------------------------------------------------------
 
     def list_versions(
-        self, name: str, max_results: int = DEFAULT_PAGE, page_token: Optional[str] = None
+        self,
+        name: str,
+        max_results: int = DEFAULT_PAGE,
+        page_token: Optional[str] = None,
+        filter_string: Optional[str] = None,
     ) -> Page[VersionRecord]:
-        """One page of the versions of ``name``, newest first."""
-        get_model(self.client, name)
-        return self.search_versions(f"name='{escape(name)}'", max_results, page_token)
+        """One page of the versions of ``name``, newest first.
 
-    def iter_versions(self, name: str) -> Iterator[VersionRecord]:
-        """Every version of ``name``, newest first."""
+        ``filter_string`` narrows them with MLflow's filter syntax
+        (``tags.validated = 'true'``, ``run_id = '...'``); it is ANDed with the name.
+        """
+        get_model(self.client, name)
+        where = f"name='{escape(name)}'"
+        if filter_string and filter_string.strip():
+            where += f" AND {filter_string.strip()}"
+        return self.search_versions(where, max_results, page_token)
+
+    def iter_versions(
+        self, name: str, filter_string: Optional[str] = None
+    ) -> Iterator[VersionRecord]:
+        """Every version of ``name`` (matching ``filter_string``), newest first."""
         token: Optional[str] = None
         while True:
-            page = self.list_versions(name, DEFAULT_PAGE, token)
+            page = self.list_versions(name, DEFAULT_PAGE, token, filter_string)
             yield from page.items
             token = page.next_page_token
             if not token:

@@ -96,6 +96,7 @@ class FilesSaver(Saver):
         import mlflow
 
         sources = check_sources(list(model))
+        self.check_schema(signature, input_example)
         with tempfile.TemporaryDirectory(prefix="ame-files-") as tmp:
             staged = Path(tmp) / "files"
             staged.mkdir()

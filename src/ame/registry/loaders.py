@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional
 
-from ame.errors import RegistryError, UnsupportedFlavorError
+from ame.errors import AmeError, RegistryError, UnsupportedFlavorError
 from ame.registry.errors import PredictionError
 from ame.registry.schemas import OutputMetadata, Outputs, to_frame, to_model_input
 
@@ -70,6 +70,20 @@ class Adapter(abc.ABC):
     def _predict(self, inputs: Any) -> Any:
         """The model's raw answer."""
 
+    def load_context(self, model_config: Optional[dict[str, Any]] = None) -> Adapter:
+        """Load the model again with ``model_config`` overriding the one it was saved with.
+
+        This is how one stored version is run with other settings (a chat
+        model's temperature, a files model's options) without registering a
+        new version. Only pyfunc models have a ``model_config``; a native
+        model (``BuiltinLoader``) refuses with ``UnsupportedFlavorError``.
+        Returns the adapter itself, so calls chain.
+        """
+        raise UnsupportedFlavorError(
+            f"{self.describe()} is loaded as a native {self.flavor} model, which takes no "
+            "model_config; load it with CustomLoader"
+        )
+
     def predict(self, inputs: Any) -> Outputs:
         """Predict on ``inputs`` (a DataFrame, records, column dict, array or list).
 
@@ -115,6 +129,8 @@ class Loader(abc.ABC):
 
 def _load_error(resolved: ResolvedModel, exc: Exception) -> RegistryError:
     message = getattr(exc, "message", None) or str(exc)
+    if not getattr(exc, "message", None):
+        message = f"{type(exc).__name__}: {message}"
     what = f"{resolved.name}/{resolved.version}" if resolved.name else resolved.uri
     return RegistryError(f"cannot load model {what}: {message}")
 
@@ -130,18 +146,40 @@ class CustomLoader(Loader):
         def _predict(self, inputs: Any) -> Any:
             return self.model.predict(inputs)
 
-    def load(self, uri: str) -> CustomLoader.Adapter:
-        """Load ``uri`` with ``mlflow.pyfunc.load_model``."""
-        import mlflow
-        from mlflow.exceptions import MlflowException
+        def load_context(self, model_config: Optional[dict[str, Any]] = None) -> Adapter:
+            """Reload the pyfunc model with ``model_config`` (``None``: as it was saved)."""
+            self.model = _load_pyfunc(self.resolved, model_config)
+            return self
 
+    def load(self, uri: str, model_config: Optional[dict[str, Any]] = None) -> CustomLoader.Adapter:
+        """Load ``uri`` with ``mlflow.pyfunc.load_model``.
+
+        ``model_config`` overrides the configuration the model was saved with
+        (it reaches the model's ``context.model_config``).
+        """
         resolved = resolve_model(uri, self.store)
-        try:
-            model = mlflow.pyfunc.load_model(resolved.uri)
-        except (MlflowException, OSError) as exc:
-            raise _load_error(resolved, exc) from exc
+        model = _load_pyfunc(resolved, model_config)
         flavors = [f for f in model.metadata.flavors if f != PYFUNC]
         return CustomLoader.Adapter(model, resolved, flavors[0] if flavors else PYFUNC)
+
+
+def _load_pyfunc(resolved: ResolvedModel, model_config: Optional[dict[str, Any]]) -> Any:
+    """``mlflow.pyfunc.load_model`` with MLflow's and the model's own failures as ame errors.
+
+    A custom model's ``load_context`` can raise anything (a missing config
+    file, a broken hook); the error names the version instead of leaking a
+    traceback from inside MLflow.
+    """
+    import mlflow
+
+    if model_config is not None and not isinstance(model_config, dict):
+        raise RegistryError(f"model_config must be a dict, got {type(model_config).__name__}")
+    try:
+        return mlflow.pyfunc.load_model(resolved.uri, model_config=model_config)
+    except AmeError:  # already typed and readable (a chat model's missing key...)
+        raise
+    except Exception as exc:
+        raise _load_error(resolved, exc) from exc
 
 
 class BuiltinLoader(Loader):

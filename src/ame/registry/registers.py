@@ -51,10 +51,16 @@ def register_version(
     """Create a version of ``name`` from ``model_uri``; all or nothing."""
     from ame.registry.locking import locked_write
     from ame.registry.sources import resolve_source
+    from ame.registry.store import activate
 
     check_model_name(name)
     client = client_for(store)
     source = resolve_source(client, model_uri)
+    # MLflow's SQL registry resolves a ``models:/m-<id>`` source through the
+    # process-wide tracking store, not the client's: without this, a logged
+    # model of the project's store is "not found" (and a stray ./mlflow.db is
+    # created by MLflow's default URI).
+    activate(store)
     str_tags = {str(k): str(v) for k, v in (tags or {}).items()}
     created_model = False
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional
 
-from ame.errors import UnreadableFilesError, UnsupportedFlavorError
+from ame.errors import AmeError, UnreadableFilesError, UnsupportedFlavorError
 from ame.registry.errors import SaveError
 
 if TYPE_CHECKING:
@@ -97,6 +97,34 @@ class Saver(abc.ABC):
     def save(self, model: Any, signature: Any = None, input_example: Any = None) -> ModelInfo:
         """Log ``model`` with its signature and input example; return MLflow's ``ModelInfo``."""
 
+    @staticmethod
+    def check_schema(signature: Any, input_example: Any) -> None:
+        """Refuse a signature that is not one, or an input example that contradicts it.
+
+        MLflow itself fails on a wrong signature with an ``AttributeError`` from
+        deep inside, and only *warns* when the example does not fit the
+        signature, which leaves a version whose documented input is wrong.
+        """
+        if signature is None:
+            return
+        from mlflow.models import ModelSignature
+
+        if not isinstance(signature, ModelSignature):
+            raise SaveError(
+                f"signature must be an mlflow.models.ModelSignature, got "
+                f"{type(signature).__name__} (build one with mlflow.models.infer_signature)"
+            )
+        if input_example is None or signature.inputs is None:
+            return
+        from mlflow.exceptions import MlflowException
+        from mlflow.models import validate_schema
+
+        try:
+            validate_schema(input_example, signature.inputs)
+        except MlflowException as exc:
+            first = exc.message.strip().splitlines()[0] if exc.message else str(exc)
+            raise SaveError(f"the input example does not match the signature: {first}") from None
+
     def _common_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         if self.pip_requirements is not None:
@@ -119,8 +147,28 @@ class Saver(abc.ABC):
         with saving_run(store), write_lock(store):
             try:
                 return log()
+            except AmeError:
+                raise
             except MlflowException as exc:
                 raise SaveError(f"could not save the model: {exc.message}") from exc
+            except Exception as exc:  # a flavor refusing the object it was given
+                raise SaveError(f"could not save the model: {type(exc).__name__}: {exc}") from exc
+
+
+class _ChatModelAdapter:
+    """``CustomSaver.Adapter``: the seed's name for ame's chat-model adapter.
+
+    The seed places the LiteLLM/OpenAI-compatible client adapter under
+    ``CustomSaver``; it lives in ``ame.llm.model.ChatModel`` (a ``PythonModel``
+    whose ``__init__`` builds the client, ``load_context`` reads the JSON config
+    and ``predict`` answers). Resolved on first access so importing the
+    registry never imports openai.
+    """
+
+    def __get__(self, instance: object, owner: Optional[type] = None) -> type[Any]:
+        from ame.llm.model import ChatModel
+
+        return ChatModel
 
 
 class CustomSaver(Saver):
@@ -128,9 +176,27 @@ class CustomSaver(Saver):
 
     ``config_file``, when given, is logged as the artifact ``config`` so that the
     model's ``load_context`` finds it in ``context.artifacts["config"]``.
+    ``model_config`` (a dict) is stored with the model and reaches
+    ``context.model_config``; a loader may override it at load time
+    (``CustomLoader().load(uri, model_config=...)``).
+
+    ``CustomSaver.Adapter`` is the chat-model adapter (``ame.llm.model.ChatModel``):
+    ``CustomSaver(config_file="config.json").save(CustomSaver.Adapter(config))``.
     """
 
     KIND: ClassVar[Literal["CustomSaver"]] = "CustomSaver"
+    Adapter: ClassVar[_ChatModelAdapter] = _ChatModelAdapter()
+
+    def __init__(
+        self,
+        path: str = "model",
+        config_file: Optional[str] = None,
+        *,
+        model_config: Optional[dict[str, Any]] = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(path=path, config_file=config_file, **kwargs)
+        self.model_config = model_config
 
     def save(self, model: Any, signature: Any = None, input_example: Any = None) -> ModelInfo:
         """Log ``model`` through ``mlflow.pyfunc.log_model``."""
@@ -153,7 +219,10 @@ class CustomSaver(Saver):
             if not config.is_file() or not os.access(config, os.R_OK):
                 raise UnreadableFilesError(f"config file '{self.config_file}' cannot be read")
             artifacts = {"config": str(config.resolve())}
+        self.check_schema(signature, input_example)
         kwargs = self._common_kwargs()
+        if self.model_config is not None:
+            kwargs["model_config"] = self.model_config
         return self._log(
             lambda: mlflow.pyfunc.log_model(
                 name=self.path,
@@ -178,6 +247,7 @@ class BuiltinSaver(Saver):
 
     def save(self, model: Any, signature: Any = None, input_example: Any = None) -> ModelInfo:
         """Log ``model`` through the flavor's own ``log_model``."""
+        self.check_schema(signature, input_example)
         kwargs = self._common_kwargs()
         return self._log(
             lambda: self._module.log_model(

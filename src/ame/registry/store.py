@@ -161,8 +161,18 @@ def activate(store: Store) -> None:
     """Point this process's ``mlflow`` at ``store`` (imports mlflow: call only when needed)."""
     import mlflow
 
+    # MLflow also writes the URIs into os.environ "so that subprocesses inherit
+    # them"; ame hands children their store explicitly (``Store.env``), and a
+    # leaked variable would make a later ``resolve_store`` in this process pick
+    # the last activated store instead of the project's.
+    saved = {var: os.environ.get(var) for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(store.tracking_uri)
     mlflow.set_registry_uri(store.registry_uri)
+    for var, value in saved.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
 
 
 def ensure_experiment(store: Store, name: Optional[str] = None) -> str:

@@ -29,6 +29,7 @@ def serve(
     tracking_uri: Optional[str] = None,
     record_path: Optional[str] = None,
     log_level: str = "info",
+    max_memory: Optional[int] = None,
 ) -> None:
     """Serve the model ``source`` names until SIGTERM/SIGINT (see ``ame.serving.server.serve``)."""
     from ame.serving.server import serve as _serve
@@ -45,6 +46,7 @@ def serve(
         tracking_uri=tracking_uri,
         record_path=record_path,
         log_level=log_level,
+        max_memory=max_memory,
     )
 
 

@@ -8,6 +8,12 @@ once and inherited by every worker; the kernel hands each connection to one of
 them. The supervisor restarts a worker that dies and, on SIGTERM or SIGINT,
 passes the signal on so every worker drains its in-flight requests (uvicorn's
 graceful shutdown) before the server exits.
+
+A memory limit (``--max-memory``, a deployment's ``resources.memory``) is
+enforced per worker the way Kubernetes enforces a container's: the supervisor
+watches each worker's resident memory and kills one that goes over, then
+starts a new one. Resident memory, not ``RLIMIT_AS``: a Python that imports
+numpy reserves address space it never touches (see ``ame.tasks.resources``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ KEEP_ALIVE_SECONDS = 75
 # model itself is broken: stop instead of restarting it forever.
 CRASH_LIMIT = 5
 CRASH_WINDOW = 30.0
+# How often the supervisor looks at its workers' memory when a limit is set.
+MEMORY_CHECK_SECONDS = 0.5
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -75,16 +83,27 @@ def run_worker(app: Any, sock: socket.socket, log_level: str = "info") -> None:
 
 
 class Supervisor:
-    """Forks ``workers`` children running ``target`` and keeps that many alive."""
+    """Forks ``workers`` children running ``target`` and keeps that many alive.
+
+    With ``memory_limit`` (bytes) a worker whose process tree holds more
+    resident memory is killed and replaced, like an OOM-killed container.
+    ``gave_up`` tells, after ``run``, that workers died too often to go on.
+    """
 
     def __init__(
-        self, workers: int, target: Callable[[], None], on_exit: Callable[[int], None]
+        self,
+        workers: int,
+        target: Callable[[], None],
+        on_exit: Callable[[int], None],
+        memory_limit: Optional[int] = None,
     ) -> None:
         self.workers = workers
         self.target = target
         self.on_exit = on_exit
+        self.memory_limit = memory_limit
         self.children: dict[int, float] = {}
         self.stopping = False
+        self.gave_up = False
         self._crashes: list[float] = []
 
     def _spawn(self) -> None:
@@ -110,6 +129,48 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
+    def _check_memory(self) -> None:
+        """Kill every worker over the memory limit (``run`` then starts a new one)."""
+        import psutil
+
+        from ame.tasks.resources import format_bytes
+
+        limit = self.memory_limit
+        if not limit or self.stopping:
+            return
+        for pid in list(self.children):
+            try:
+                proc = psutil.Process(pid)
+                used = proc.memory_info().rss + sum(
+                    c.memory_info().rss for c in proc.children(recursive=True)
+                )
+            except psutil.Error:
+                continue
+            if used > limit:
+                log.error(
+                    "worker %d killed: memory limit %s exceeded (%s resident)",
+                    pid,
+                    format_bytes(limit),
+                    format_bytes(used),
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def _wait(self) -> tuple[int, int]:
+        """The next worker to exit; checks memory meanwhile when there is a limit."""
+        if not self.memory_limit:
+            return os.wait()
+        next_check = 0.0
+        while True:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid:
+                return pid, status
+            now = time.monotonic()
+            if now >= next_check:
+                self._check_memory()
+                next_check = now + MEMORY_CHECK_SECONDS
+            time.sleep(0.05)
+
     def run(self) -> None:
         """Start the workers and supervise them until a stop signal; returns when all exited."""
         previous = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -118,7 +179,7 @@ class Supervisor:
                 self._spawn()
             while self.children:
                 try:
-                    pid, status = os.wait()
+                    pid, status = self._wait()
                 except ChildProcessError:
                     break
                 if self.children.pop(pid, None) is None:
@@ -131,6 +192,7 @@ class Supervisor:
                 self._crashes = [t for t in self._crashes if now - t < CRASH_WINDOW] + [now]
                 if len(self._crashes) > CRASH_LIMIT:
                     log.error("workers keep dying; stopping the server")
+                    self.gave_up = True
                     self._stop(signal.SIGTERM, None)
                     continue
                 self._spawn()
@@ -155,6 +217,17 @@ def _preload() -> None:
             importlib.import_module(name)
 
 
+def _drained(signum: int, _frame: Any) -> None:
+    """A stop signal outside uvicorn: exit 0, not killed by the signal.
+
+    uvicorn re-raises the signal that stopped it once it has drained, which
+    kills a single-worker server with -SIGTERM; a drained server exits 0, as
+    the supervisor of several workers does. Installed just before uvicorn
+    starts, so a signal that arrives before uvicorn listens stops it too.
+    """
+    raise SystemExit(0)
+
+
 def _describe(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"killed by signal {os.WTERMSIG(status)}"
@@ -174,6 +247,7 @@ def serve(
     tracking_uri: Optional[str] = None,
     record_path: Optional[str] = None,
     log_level: str = "info",
+    max_memory: Optional[int] = None,
 ) -> None:
     """Serve the model ``source`` names over HTTP until SIGTERM or SIGINT.
 
@@ -182,12 +256,16 @@ def serve(
     local MLflow model directory, or ``SCHEME:REST`` for a registered resolver
     (``package:PATH``). Blocks; raises ``ServingError`` (or a registry error)
     before listening if the model cannot be resolved or loaded, or the port is
-    taken.
+    taken. ``max_memory`` (bytes) caps each worker's resident memory: a worker
+    over it is killed and restarted. Raises ``ServingError`` after stopping if
+    workers died more than ``CRASH_LIMIT`` times in ``CRASH_WINDOW`` seconds.
     """
     if workers < 1:
         raise ServingError("--workers must be at least 1")
     if max_batch_size < 1:
         raise ServingError("--max-batch-size must be at least 1")
+    if max_memory is not None and max_memory <= 0:
+        raise ServingError("--max-memory must be a positive size such as 512Mi or 2G")
     from mlflow.environment_variables import _MLFLOW_IS_IN_SERVING_ENVIRONMENT
 
     os.environ[_MLFLOW_IS_IN_SERVING_ENVIRONMENT.name] = "true"
@@ -224,14 +302,26 @@ def serve(
         workers,
     )
     try:
-        if workers == 1:
-            run_worker(build_app(model, config), sock, log_level)
+        if workers == 1 and not max_memory:
+            app = build_app(model, config)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, _drained)
+            run_worker(app, sock, log_level)
         else:
             # Each worker builds its own app after the fork: metrics, threads
             # and the event loop must belong to the process that uses them.
-            Supervisor(
-                workers, lambda: run_worker(build_app(model, config), sock, log_level), mark_dead
-            ).run()
+            supervisor = Supervisor(
+                workers,
+                lambda: run_worker(build_app(model, config), sock, log_level),
+                mark_dead,
+                memory_limit=max_memory,
+            )
+            supervisor.run()
+            if supervisor.gave_up:
+                raise ServingError(
+                    f"workers died more than {CRASH_LIMIT} times in {CRASH_WINDOW:.0f}s; "
+                    "the server stopped (see the log above for why)"
+                )
     finally:
         sock.close()
         if metrics_dir:

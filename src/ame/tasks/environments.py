@@ -42,7 +42,7 @@ Progress = Callable[[str], None]
 
 _MARKER = ".ame-env.json"
 # Bump when the way environments are built changes, so old entries are not reused.
-_LAYOUT = 1
+_LAYOUT = 2  # 2: bytecode compiled at build time
 _LOCK_TIMEOUT = 3600.0
 
 
@@ -346,7 +346,10 @@ def _uv_pip_install(python: Path, args: Sequence[str], root: Path, say: Progress
         return
     say("installing " + " ".join(args))
     _run(
-        [uv_bin(), "pip", "install", "--python", str(python), *args],
+        # Bytecode is compiled once here: a cached environment is imported
+        # from by every run, and with PYTHONDONTWRITEBYTECODE set (common in
+        # containers) each run would otherwise recompile numpy, pandas and mlflow.
+        [uv_bin(), "pip", "install", "--compile-bytecode", "--python", str(python), *args],
         "installing packages with uv",
         say,
         cwd=root,
@@ -372,6 +375,7 @@ def _build_uv(project: Project, task: Task, plan: _Plan, target: Path, say: Prog
             "sync",
             "--frozen",
             "--no-install-project",
+            "--compile-bytecode",
             "--python",
             str(plan.interpreter.path),
         ],
@@ -407,9 +411,9 @@ def _build_poetry(project: Project, task: Task, plan: _Plan, target: Path, say: 
         }
     )
     env.pop("PYTHONHOME", None)
-    say("poetry install --no-root")
+    say("poetry install --no-root --compile")
     _run(
-        [poetry_bin(), "install", "--no-root", "--no-interaction"],
+        [poetry_bin(), "install", "--no-root", "--no-interaction", "--compile"],
         "poetry install",
         say,
         cwd=task_root(project, task),

@@ -10,7 +10,8 @@
   numpy or starts threads reserves gigabytes it never touches, so an address
   limit kills healthy tasks, while an RSS limit matches what Kubernetes enforces.
 - ``nvidia.com/gpu``: ``CUDA_VISIBLE_DEVICES`` set to the first N devices, or
-  ``ResourceUnavailableError`` when the machine has fewer.
+  ``ResourceUnavailableError`` when the machine has fewer (``--cpu-only``
+  runs such a task with no GPU visible instead).
 """
 
 from __future__ import annotations
@@ -93,8 +94,15 @@ class Limits:
         return pin
 
 
-def limits_for(resources: Resources, count_gpus: Callable[[], int] = gpu_count) -> Limits:
-    """Translate ``resources`` into what one machine can enforce."""
+def limits_for(
+    resources: Resources, count_gpus: Callable[[], int] = gpu_count, *, cpu_only: bool = False
+) -> Limits:
+    """Translate ``resources`` into what one machine can enforce.
+
+    ``cpu_only`` (``--cpu-only``) lets a task written for a GPU node run on a
+    laptop: the GPU request is dropped and CUDA is shown no device, so the
+    code's own CPU fallback is taken instead of a half-visible device.
+    """
     limits = Limits()
     if resources.cpu is not None and resources.cpu > 0:
         threads = max(1, math.ceil(resources.cpu))
@@ -102,12 +110,14 @@ def limits_for(resources: Resources, count_gpus: Callable[[], int] = gpu_count) 
         limits.cores = cores[: min(threads, len(cores))]
         for name in THREAD_VARIABLES:
             limits.env[name] = str(threads)
-    if resources.gpu:
+    if resources.gpu and cpu_only:
+        limits.env["CUDA_VISIBLE_DEVICES"] = ""
+    elif resources.gpu:
         have = count_gpus()
         if have < resources.gpu:
             raise ResourceUnavailableError(
                 f"the task asks for {resources.gpu} GPU(s) (nvidia.com/gpu) and this machine "
-                f"has {have}"
+                f"has {have}; run it with --cpu-only to run it without a GPU"
             )
         limits.env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(resources.gpu))
     if resources.memory:

@@ -91,6 +91,18 @@ def git_commit(root: Path) -> str | None:
     return sha if out.returncode == 0 and sha else None
 
 
+def preflight(project: Project, task: Task, *, cpu_only: bool = False) -> None:
+    """Raise the errors that would stop ``task`` from starting, before anything is built.
+
+    A missing secret, a GPU the machine lacks or a task without a command must
+    not cost an environment build first; ``ame task run`` calls this before its
+    build spinner, and ``run_task`` makes the same checks in the same order.
+    """
+    limits_for(task.resources, cpu_only=cpu_only)
+    resolve_secrets(task.secrets)
+    task_command(project, task)
+
+
 def run_task(
     project: Project,
     task: Task,
@@ -102,6 +114,7 @@ def run_task(
     tags: dict[str, str] | None = None,
     on_progress: Progress | None = None,
     rebuild: bool = False,
+    cpu_only: bool = False,
 ) -> TaskRun:
     """Run ``task`` of ``project`` as a tracked MLflow run in ``store`` and wait for it.
 
@@ -110,6 +123,8 @@ def run_task(
     lifecycle passes ``AME_MODEL_NAME`` and friends), ``tags`` are set on the
     run, ``on_progress`` hears about environment builds. A task that fails or
     is stopped is not an exception: the returned ``TaskRun`` says how it ended.
+    ``cpu_only`` runs a task that asks for GPUs on a machine without them
+    (no GPU is made visible to it) instead of refusing to start.
     Errors that prevent the task from starting raise ``TaskError`` subclasses.
     """
     return _run(
@@ -122,6 +137,7 @@ def run_task(
         tags=tags or {},
         on_progress=on_progress,
         rebuild=rebuild,
+        cpu_only=cpu_only,
         stack=(),
     )
 
@@ -138,8 +154,9 @@ def _run(
     on_progress: Progress | None,
     rebuild: bool,
     stack: tuple[str, ...],
+    cpu_only: bool = False,
 ) -> TaskRun:
-    limits = limits_for(task.resources)
+    limits = limits_for(task.resources, cpu_only=cpu_only)
     secret_env = resolve_secrets(task.secrets)
     redact = Redactor(secret_env.values())
     command = task_command(project, task)
@@ -158,6 +175,7 @@ def _run(
             tags={"ame.dataset_producer": "true"},
             on_progress=on_progress,
             rebuild=False,
+            cpu_only=cpu_only,
             stack=st,
         )
 
