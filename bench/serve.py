@@ -149,15 +149,19 @@ def load_wrk(url: str, connections: int, duration: float, workdir: Path) -> dict
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _seconds(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _seconds(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    # the percentile lines of "Latency Distribution" (not the "+/- Stdev" column)
+    found = dict(re.findall(r"^[ \t]*(50|99)%[ \t]+([0-9.]+(?:us|ms|s|m))[ \t]*$", out, re.M))
+    if "50" not in found or "99" not in found:
+        raise RuntimeError(f"cannot read wrk's latency distribution:\n{out}")
+    p50, p99 = _seconds(found["50"]), _seconds(found["99"])
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": rps,
-        "p50_ms": p50 * 1000,
-        "p99_ms": p99 * 1000,
-        "errors": float(errors.group(1)) if errors else 0.0,
-    }
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    failed = float(errors.group(1)) if errors else 0.0
+    if socket_errors:
+        failed += sum(float(n) for n in socket_errors.groups())
+    return {"rps": rps, "p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "errors": failed}
 
 
 def load_python(url: str, connections: int, duration: float, workdir: Path) -> dict[str, float]:
@@ -309,7 +313,7 @@ def main() -> None:
     rows = []
     print(
         f"{'conns':>5} | {'mlflow req/s':>12} {'p50 ms':>8} {'p99 ms':>8} | "
-        f"{'ame req/s':>10} {'p50 ms':>8} {'p99 ms':>8} | {'ratio':>6}"
+        f"{'ame req/s':>10} {'p50 ms':>8} {'p99 ms':>8} | {'ratio':>6} | errors m/a"
     )
     for c in levels:
         m, a = baseline["load"][str(c)], ours["load"][str(c)]
@@ -318,6 +322,7 @@ def main() -> None:
         print(
             f"{c:>5} | {m['rps']:>12.0f} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} | "
             f"{a['rps']:>10.0f} {a['p50_ms']:>8.2f} {a['p99_ms']:>8.2f} | {ratio:>5.1f}x"
+            f" | {m['errors']:.0f}/{a['errors']:.0f}"
         )
     startup_ratio = ours["startup_s"] / baseline["startup_s"]
     print(

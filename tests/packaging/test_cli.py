@@ -154,7 +154,10 @@ def test_failed_build_leaves_no_package_and_no_key(files_model: Any, tmp_path: P
     assert list(tmp_path.iterdir()) == []
     usage = _run("build", files_model.ref, "-o", str(out), "--encrypt")
     assert usage.returncode == 2 and "--encrypt needs" in usage.stderr
-    assert not out.exists()
+    # A key option without --encrypt is refused, not silently read as either.
+    implied = _run("build", files_model.ref, "-o", str(out), "--generate-key", str(key))
+    assert implied.returncode == 2 and "go with --encrypt" in implied.stderr
+    assert not out.exists() and not key.exists()
 
 
 def test_register(built: tuple[Path, Path, str], files_model: Any, unique_name: str) -> None:

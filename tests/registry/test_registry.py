@@ -207,6 +207,14 @@ def test_custom_saver_round_trip(
     assert outputs.metadata.flavor == "python_function"
     assert outputs.metadata.latency_ms >= 0
     assert adapter.model.metadata.get_input_schema().input_names() == ["text"]
+    # Inputs follow the saved schema: a dict of columns works, a missing column is refused.
+    assert adapter.predict({"text": ["z"]}).column() == ["hello z"]
+    assert adapter.predict(example).to_dict()["predictions"] == [
+        {"prediction": "hello a"},
+        {"prediction": "hello b"},
+    ]
+    with pytest.raises(PredictionError, match="failed to predict"):
+        adapter.predict([{"wrong": "x"}])
 
 
 def test_registered_by_ame_loads_with_plain_mlflow(
@@ -243,6 +251,10 @@ def test_plain_mlflow_model_predicts_through_ame(
         outputs = CustomLoader(store=store).load(uri).predict(tiny.X)
         assert outputs.column() == tiny.y, uri
         assert outputs.metadata.flavor == "sklearn"
+
+    pyfunc = CustomLoader(store=store).load(f"{unique_name}@champion")
+    for shape in (tiny.X.to_dict(orient="records"), tiny.X.to_dict(orient="list")):
+        assert pyfunc.predict(shape).column() == tiny.y
 
     native = BuiltinLoader(store=store).load(f"{unique_name}@champion")
     assert type(native.model).__name__ == "LogisticRegression"

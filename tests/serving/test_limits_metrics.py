@@ -89,3 +89,27 @@ def test_metrics_report_requests_latency_batches_errors_and_version(
     for line in text.splitlines():
         if line.startswith('ame_requests_total{route="/invocations",status="200"}'):
             assert float(line.split()[-1]) >= 1
+
+
+def test_slow_prediction_does_not_block_health_checks(pyf_server: Server) -> None:
+    import threading
+    import time
+
+    slow = {
+        "dataframe_split": {"columns": ["x", "n"], "data": [[1.0, 1]]},
+        "params": {"sleep": 2.0},
+    }
+    results: list[httpx.Response] = []
+    thread = threading.Thread(
+        target=lambda: results.append(
+            httpx.post(pyf_server.url + "/invocations", json=slow, timeout=60)
+        )
+    )
+    thread.start()
+    time.sleep(0.5)  # the slow request is inside predict now
+    started = time.perf_counter()
+    ping = httpx.get(pyf_server.url + "/ping", timeout=10)
+    waited = time.perf_counter() - started
+    thread.join(timeout=60)
+    assert ping.status_code == 200 and waited < 1.0, waited
+    assert results and results[0].json() == {"predictions": [2.0]}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -162,11 +164,50 @@ def test_memory_limit_kills_the_task(project: Project, task_store: Store) -> Non
     assert client(task_store).get_run(run.run_id).data.tags["ame.reason"] == run.reason
 
 
-def test_ctrl_c_and_sigterm_to_the_runner_kill_the_tree(
+class StallingArtifactServer:
+    """A real HTTP artifact store on 127.0.0.1 whose uploads hang until released.
+
+    It holds ame inside the upload of a run's log, after the task has ended,
+    so that a signal can be sent at exactly that moment.
+    """
+
+    def __init__(self) -> None:
+        self.upload_started = threading.Event()
+        self.release = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.upload_started.set()
+                outer.release.wait(120)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                del format, args
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/artifacts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_ctrl_c_and_sigterm_to_the_runner_kill_the_tree_and_the_run(
     project: Project, task_store: Store
 ) -> None:
-    # One driver process runs the task twice (importing MLflow once): the first
-    # run is stopped with SIGINT (Ctrl-C), the second with SIGTERM.
+    # One driver process (importing MLflow once) runs a task three times: stopped
+    # with SIGINT (Ctrl-C) while it runs, with SIGTERM while it runs, and with
+    # SIGTERM after it ended, while ame uploads its log: every run ends KILLED.
+    artifacts = StallingArtifactServer()
+    uploading = f"{project.name}-upload"
+    client(task_store).create_experiment(uploading, artifact_location=artifacts.url)
     driver = project.root.parent / "driver.py"
     driver.write_text(
         textwrap.dedent(
@@ -180,12 +221,19 @@ def test_ctrl_c_and_sigterm_to_the_runner_kill_the_tree(
             root = Path({str(project.root)!r})
             store = Store({task_store.tracking_uri!r}, {task_store.registry_uri!r},
                           {task_store.artifact_root!r}, True)
-            for name in ("first", "second"):
-                task = Task(name="sleeper", executor=Executor(kind="custom",
-                    command=f"sleep 300 & echo $! > {{name}}.pid; wait"))
-                project = Project(name={project.name!r}, root=root, file=root / "ame.yml",
+            for name, experiment in (("first", {project.name!r}), ("second", {project.name!r}),
+                                     ("third", {uploading!r})):
+                command = f"sleep 300 & echo $! > {{name}}.pid; wait"
+                if name == "third":
+                    command = "echo done"
+                task = Task(name="sleeper", executor=Executor(kind="custom", command=command))
+                project = Project(name=experiment, root=root, file=root / "ame.yml",
                                   tasks=[task])
-                run = run_task(project, task, store)
+                try:
+                    run = run_task(project, task, store)
+                except KeyboardInterrupt:
+                    print(json.dumps({{"interrupted": True}}), flush=True)
+                    continue
                 print(json.dumps({{"status": run.status, "code": run.exit_code,
                                   "reason": run.reason, "run_id": run.run_id}}), flush=True)
             """
@@ -211,8 +259,20 @@ def test_ctrl_c_and_sigterm_to_the_runner_kill_the_tree(
             assert result["reason"] == f"killed: interrupted by {sig.name}"
             assert gone(grandchild)
             assert client(task_store).get_run(result["run_id"]).info.status == "KILLED"
+        assert artifacts.upload_started.wait(120), "the log upload never started"
+        proc.send_signal(signal.SIGTERM)
+        assert json.loads(proc.stdout.readline()) == {"interrupted": True}
         assert proc.wait(timeout=60) == 0
+        (stored,) = client(task_store).search_runs(
+            [client(task_store).get_experiment_by_name(uploading).experiment_id]
+        )
+        assert stored.info.status == "KILLED"  # not left RUNNING
+        assert stored.data.tags["ame.exit_code"] == "0"
+        assert stored.data.tags["ame.reason"] == (
+            "killed: interrupted by SIGTERM while ame was recording the run"
+        )
     finally:
+        artifacts.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -276,9 +336,10 @@ def test_task_without_command_is_refused(project: Project, task_store: Store) ->
 def test_artifacts_paths_and_changed_files(project: Project, task_store: Store) -> None:
     (project.root / "config.txt").write_text("before")
     (project.root / "untouched.txt").write_text("same")
+    # A named pipe is left behind too: opening it to upload would block forever.
     command = (
         "mkdir -p out && echo 1 > out/metrics.json && echo 2 > out/notes.md && "
-        "echo after > config.txt"
+        "echo after > config.txt && mkfifo out/pipe.json && ln -s untouched.txt link.txt"
     )
     task = custom(
         "files",
@@ -294,6 +355,7 @@ def test_artifacts_paths_and_changed_files(project: Project, task_store: Store) 
     changed = {a.path for a in c.list_artifacts(run.run_id, "changed_files")}
     assert "changed_files/config.txt" in changed
     assert "changed_files/untouched.txt" not in changed
+    assert "changed_files/link.txt" not in changed  # only regular files are kept
     assert {a.path for a in c.list_artifacts(run.run_id, "changed_files/out")} == {
         "changed_files/out/metrics.json",
         "changed_files/out/notes.md",

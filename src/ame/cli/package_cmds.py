@@ -141,6 +141,13 @@ def build(
         raise PackageError("give only one of --passphrase-env, --key-file and --generate-key")
     if encrypt and not methods:
         raise PackageError("--encrypt needs --passphrase-env VAR, --key-file F or --generate-key F")
+    if methods and not encrypt:
+        # Refused rather than implied: a command line without --encrypt must never
+        # be read as "plain" by one person and "encrypted" by the tool.
+        raise PackageError(
+            "--passphrase-env, --key-file and --generate-key go with --encrypt; "
+            "add --encrypt (or drop the key option for a plain package)"
+        )
     key: Optional[bytes] = None
     passphrase: Optional[str] = None
     created_key: Optional[Path] = None

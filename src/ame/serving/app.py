@@ -31,7 +31,7 @@ from ame.serving import codec, v2
 from ame.serving.batching import Batcher, Job, ModelState
 from ame.serving.codec import JSON, Reply
 from ame.serving.metrics import Metrics
-from ame.serving.sources import AliasWatcher, LoadedModel
+from ame.serving.sources import AliasWatcher, LoadedModel, deferred_checks
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,9 @@ class AppConfig:
     tracking_uri: Optional[str] = None
     # The deployment record whose "version" follows hot swaps (local deployments).
     record_path: Optional[str] = None
+    # Log MLflow's requirement warnings for the model once serving (see
+    # sources.deferred_checks); with several workers the supervisor does it.
+    run_deferred_checks: bool = False
 
 
 class BodyTooLarge(Exception):
@@ -115,10 +118,11 @@ class ServingApp:
     async def startup(self) -> None:
         self.batcher.start()
         model = self.state.model
+        loop = asyncio.get_running_loop()
         if model.follows and self.config.poll_interval > 0:
-            self._poller = asyncio.get_running_loop().create_task(
-                self._follow(model.name, model.follows)
-            )
+            self._poller = loop.create_task(self._follow(model.name, model.follows))
+        if self.config.run_deferred_checks:
+            loop.run_in_executor(self._loader, deferred_checks, model)
         self.ready = True
 
     async def shutdown(self) -> None:

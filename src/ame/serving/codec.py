@@ -229,14 +229,22 @@ def split_predictions(preds: Any, counts: list[int]) -> Optional[list[Any]]:
 
 
 def predictions_json(preds: Any) -> bytes:
-    """``{"predictions": ...}`` exactly as MLflow writes it (orjson when the values allow)."""
+    """``{"predictions": ...}`` byte for byte as MLflow writes it.
+
+    A plain numeric array is written by the stdlib's C encoder directly (what
+    MLflow's ``json.dump`` with its NumpyEncoder produces for it, without the
+    detour through the encoder's fallback); orjson would be faster but writes
+    ``[1,2]`` and ``0.00001`` where MLflow writes ``[1, 2]`` and ``1e-05``.
+    """
+    import json
+
     import numpy as np
 
     finite = isinstance(preds, np.ndarray) and (
         preds.dtype.kind in "biu" or (preds.dtype.kind == "f" and bool(np.isfinite(preds).all()))
     )
     if finite:
-        return b'{"predictions": ' + orjson.dumps(preds.tolist()) + b"}"
+        return ('{"predictions": ' + json.dumps(preds.tolist()) + "}").encode()
     from mlflow.pyfunc.scoring_server import predictions_to_json
 
     out = StringIO()

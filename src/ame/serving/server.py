@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Optional
 
 from ame.errors import ServingError
@@ -87,6 +88,8 @@ class Supervisor:
 
     With ``memory_limit`` (bytes) a worker whose process tree holds more
     resident memory is killed and replaced, like an OOM-killed container.
+    ``after_start`` runs in the supervisor once the first workers are forked
+    (slow start-up work that must not delay them).
     ``gave_up`` tells, after ``run``, that workers died too often to go on.
     """
 
@@ -96,8 +99,10 @@ class Supervisor:
         target: Callable[[], None],
         on_exit: Callable[[int], None],
         memory_limit: Optional[int] = None,
+        after_start: Optional[Callable[[], None]] = None,
     ) -> None:
         self.workers = workers
+        self.after_start = after_start
         self.target = target
         self.on_exit = on_exit
         self.memory_limit = memory_limit
@@ -177,6 +182,11 @@ class Supervisor:
         try:
             for _ in range(self.workers):
                 self._spawn()
+            if self.after_start is not None:
+                try:
+                    self.after_start()
+                except Exception:
+                    log.exception("start-up task failed")
             while self.children:
                 try:
                     pid, status = self._wait()
@@ -280,7 +290,7 @@ def serve(
 
     from ame.serving.app import AppConfig, build_app
     from ame.serving.metrics import mark_dead
-    from ame.serving.sources import load_source
+    from ame.serving.sources import deferred_checks, load_source
 
     model = load_source(source, tracking_uri=tracking_uri)
     config = AppConfig(
@@ -291,6 +301,7 @@ def serve(
         tracking_uri=tracking_uri,
         record_path=record_path,
     )
+    single = workers == 1 and not max_memory
     sock = bind_socket(host, port)
     _preload()
     log.info(
@@ -302,8 +313,8 @@ def serve(
         workers,
     )
     try:
-        if workers == 1 and not max_memory:
-            app = build_app(model, config)
+        if single:
+            app = build_app(model, replace(config, run_deferred_checks=True))
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, _drained)
             run_worker(app, sock, log_level)
@@ -315,6 +326,7 @@ def serve(
                 lambda: run_worker(build_app(model, config), sock, log_level),
                 mark_dead,
                 memory_limit=max_memory,
+                after_start=lambda: deferred_checks(model),
             )
             supervisor.run()
             if supervisor.gave_up:

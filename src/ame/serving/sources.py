@@ -176,13 +176,54 @@ def resolve_registry_version(
     return str(max(int(v.version) for v in versions))
 
 
-def _load_pyfunc(uri: str) -> Any:
+def _load_pyfunc(
+    uri: str, name: str, version: str, source: str, follows: Optional[str] = None
+) -> LoadedModel:
+    """Load ``uri`` as MLflow does, leaving its dependency warnings to ``deferred_checks``.
+
+    ``mlflow.pyfunc.load_model`` compares the model's requirements with every
+    installed distribution before loading: seconds of start-up for a warning.
+    The model is downloaded and loaded exactly as ``mlflow models serve`` does
+    (download, then load the local copy); the check runs once the server
+    answers requests.
+    """
     import mlflow.pyfunc
+    from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
     try:
-        return mlflow.pyfunc.load_model(uri)
+        local = _download_artifact_from_uri(artifact_uri=uri)
+        predictor = mlflow.pyfunc.load_model(local, suppress_warnings=True)
     except Exception as exc:  # MLflow raises many kinds here; the user needs the reason
         raise ServingError(f"could not load model {uri}: {exc}") from exc
+    return LoadedModel(
+        predictor,
+        name=name,
+        version=version,
+        source=source,
+        follows=follows,
+        extra={"local_path": local},
+    )
+
+
+def deferred_checks(model: LoadedModel) -> None:
+    """Log MLflow's load-time warnings (requirements, Python version) for ``model``."""
+    local = model.extra.get("local_path")
+    if not local:
+        return
+    try:
+        from mlflow.pyfunc import (
+            _get_pip_requirements_from_model_path,
+            _warn_potentially_incompatible_py_version_if_necessary,
+        )
+        from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
+
+        warn_dependency_requirement_mismatches(_get_pip_requirements_from_model_path(local))
+        conf = model.metadata.flavors.get("python_function", {})
+        _warn_potentially_incompatible_py_version_if_necessary(
+            model_py_version=conf.get("python_version")
+        )
+    except Exception as exc:  # only warnings: they must never stop the server
+        log.debug("could not check the model's requirements: %s", exc)
 
 
 def _call_resolver(spec: SourceSpec, tracking_uri: Optional[str]) -> LoadedModel:
@@ -209,7 +250,7 @@ def load_source(text: str, tracking_uri: Optional[str] = None) -> LoadedModel:
     spec = parse_source(text)
     if spec.kind == "local":
         path = Path(spec.text)
-        return LoadedModel(_load_pyfunc(spec.text), name=path.name, version="1", source=spec.text)
+        return _load_pyfunc(spec.text, name=path.name, version="1", source=spec.text)
     if spec.kind != "registry":
         return _call_resolver(spec, tracking_uri)
 
@@ -219,16 +260,14 @@ def load_source(text: str, tracking_uri: Optional[str] = None) -> LoadedModel:
     client = _client(tracking_uri)
     if ref.run_id is not None:
         uri = ref.to_mlflow_uri()
-        return LoadedModel(
-            _load_pyfunc(uri), name=ref.artifact_path or ref.run_id, version=ref.run_id, source=uri
+        return _load_pyfunc(
+            uri, name=ref.artifact_path or ref.run_id, version=ref.run_id, source=uri
         )
     assert ref.name is not None
     version = resolve_registry_version(client, ref.name, ref.alias, ref.version)
     uri = f"models:/{ref.name}/{version}"
     log.info("loading %s (from %s)", uri, spec.text)
-    return LoadedModel(
-        _load_pyfunc(uri), name=ref.name, version=version, source=uri, follows=ref.alias
-    )
+    return _load_pyfunc(uri, name=ref.name, version=version, source=uri, follows=ref.alias)
 
 
 class AliasWatcher:
@@ -244,6 +283,4 @@ class AliasWatcher:
 
     def load(self, version: str) -> LoadedModel:
         uri = f"models:/{self.name}/{version}"
-        return LoadedModel(
-            _load_pyfunc(uri), name=self.name, version=version, source=uri, follows=self.alias
-        )
+        return _load_pyfunc(uri, name=self.name, version=version, source=uri, follows=self.alias)

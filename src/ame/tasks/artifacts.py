@@ -9,6 +9,7 @@ ame's own state and the usual tool directories.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,11 @@ Snapshot = dict[str, tuple[int, int]]
 
 
 def snapshot(root: Path) -> Snapshot:
-    """Size and mtime (ns) of every file under ``root``, keyed by relative POSIX path."""
+    """Size and mtime (ns) of every regular file under ``root``, keyed by relative POSIX path.
+
+    Only regular files count: a named pipe or a socket a task leaves behind
+    cannot be uploaded (opening a pipe with no writer would block ame forever).
+    """
     found: Snapshot = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
@@ -44,6 +49,8 @@ def snapshot(root: Path) -> Snapshot:
             try:
                 st = os.stat(path, follow_symlinks=False)
             except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
                 continue
             found[Path(path).relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
     return found

@@ -11,12 +11,16 @@ runs, the run is closed with FINISHED, FAILED or KILLED and keeps the log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from ame.errors import TaskError
@@ -61,6 +65,31 @@ class TaskRun:
         except OSError:
             return []
         return lines[-n:] if n > 0 else []
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While a run is open, SIGTERM raises KeyboardInterrupt (as Ctrl-C does).
+
+    ``run_process`` handles SIGTERM itself while the task runs; this covers the
+    rest of the run's life (logging params, uploading the log and artifacts,
+    which can take minutes for a remote store), where SIGTERM's default action
+    would end ame at once and leave the run RUNNING forever instead of KILLED.
+    Signal handlers can only be set from the main thread; elsewhere it is a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        del frame
+        raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def task_command(project: Project, task: Task) -> str:
@@ -213,47 +242,51 @@ def _run(
     log_path = project.root / ".ame" / "logs" / run_id / LOG_ARTIFACT
     status = "FAILED"
     try:
-        params = {
-            "task": task.name,
-            "executor": task.executor.kind,
-            "command": redact(command)[:6000],
-            "python_version": environment.python_version,
-        }
-        client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
-        env = _child_env(project, task, store, run_id, experiment_id, environment)
-        env.update(limits.env)
-        env.update(dataset_env)
-        env.update(task.env)
-        env.update(secret_env)
-        env.update(extra_env)
-        config = task.artifacts
-        before = (
-            artifact_files.snapshot(root)
-            if config is not None and config.save_changed_files
-            else None
-        )
-        log.info("running task %s (run %s): %s", task.name, run_id, command)
-        result = run_process(
-            command,
-            cwd=root,
-            env=env,
-            log_path=log_path,
-            on_output=on_output,
-            redact=redact,
-            timeout=task.timeout,
-            limits=limits,
-        )
-        status = result.status
-        client.set_tag(run_id, "ame.exit_code", str(result.exit_code))
-        if result.reason:
-            client.set_tag(run_id, "ame.reason", result.reason)
-        try:
-            _log_artifacts(client, run_id, root, log_path, config, before)
-        except Exception as exc:  # the run's outcome matters more than its files
-            log.warning("could not store the artifacts of run %s: %s", run_id, exc)
-            client.set_tag(run_id, "ame.artifacts_error", str(exc)[:500])
-    except KeyboardInterrupt:
+        with _sigterm_interrupts():
+            params = {
+                "task": task.name,
+                "executor": task.executor.kind,
+                "command": redact(command)[:6000],
+                "python_version": environment.python_version,
+            }
+            client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
+            env = _child_env(project, task, store, run_id, experiment_id, environment)
+            env.update(limits.env)
+            env.update(dataset_env)
+            env.update(task.env)
+            env.update(secret_env)
+            env.update(extra_env)
+            config = task.artifacts
+            before = (
+                artifact_files.snapshot(root)
+                if config is not None and config.save_changed_files
+                else None
+            )
+            log.info("running task %s (run %s): %s", task.name, run_id, command)
+            result = run_process(
+                command,
+                cwd=root,
+                env=env,
+                log_path=log_path,
+                on_output=on_output,
+                redact=redact,
+                timeout=task.timeout,
+                limits=limits,
+            )
+            status = result.status
+            client.set_tag(run_id, "ame.exit_code", str(result.exit_code))
+            if result.reason:
+                client.set_tag(run_id, "ame.reason", result.reason)
+            try:
+                _log_artifacts(client, run_id, root, log_path, config, before)
+            except Exception as exc:  # the run's outcome matters more than its files
+                log.warning("could not store the artifacts of run %s: %s", run_id, exc)
+                client.set_tag(run_id, "ame.artifacts_error", str(exc)[:500])
+    except KeyboardInterrupt as exc:
         status = "KILLED"
+        why = str(exc) or "interrupted"
+        with contextlib.suppress(Exception):
+            client.set_tag(run_id, "ame.reason", f"killed: {why} while ame was recording the run")
         raise
     finally:
         client.set_terminated(run_id, status=status)
