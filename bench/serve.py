@@ -278,6 +278,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ame-bench-") as tmp:
         root = Path(tmp)
         uri = register_model(root)
+        # Both servers then start with the same warm file cache: otherwise the
+        # first one started would also pay for reading every library from disk.
+        subprocess.run(
+            [sys.executable, "-c", "import mlflow.pyfunc, sklearn.linear_model, skops.io"],
+            check=False,
+            capture_output=True,
+            env=env_for(root),
+        )
         model = "models:/bench-lr/1"
         port = free_port()
         mlflow_cmd = [

@@ -121,7 +121,8 @@ def registered(
     assert done.returncode == 0, done.stderr
     assert "api_key" in done.stderr and key not in done.stdout + done.stderr
     printed = json.loads(done.stdout)
-    version = MlflowClient(store.tracking_uri).get_model_version(name, printed["version"])
+    client = MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
+    version = client.get_model_version(name, printed["version"])
     yield Registered(
         store=store,
         project=project,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -120,9 +123,9 @@ def test_deploy_list_follow_replace_logs_stop(store: Store, project: Path) -> No
         assert not _alive(new["pid"]) and not record.exists()
         assert json.loads(ame(store, project, "deployment", "list", "--json").stdout) == []
     finally:
-        for pid in (info["pid"],):
-            if _alive(pid):
-                psutil.Process(pid).kill()
+        # the whole session: killing only the supervisor would orphan its workers
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(info["pid"], signal.SIGKILL)
         ame(store, project, "deployment", "stop", store.lr)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -76,3 +77,25 @@ def test_sigterm_drains_requests_in_flight(replicated: Server) -> None:
     assert not any(
         psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in workers
     )
+
+
+def test_workers_exit_when_the_supervisor_is_killed(
+    store: Store, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    server = start_ame(
+        store, [f"{store.pyf}/1", "--workers", "2"], tmp_path_factory.mktemp("orphans")
+    )
+    try:
+        workers = _workers(server)
+        assert len(workers) == 2
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(psutil.pid_exists(p) for p in workers):
+            time.sleep(0.2)
+        assert not any(psutil.pid_exists(p) for p in workers), "workers outlived the supervisor"
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(server.url + "/ping", timeout=5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.proc.pid, signal.SIGKILL)

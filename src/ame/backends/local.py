@@ -434,6 +434,10 @@ def stop_deployment(
     info = get_deployment(model, root)
     if info.alive:
         _terminate(info.pid, timeout)
+    else:
+        # its server died; workers it left behind are still in its session
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(info.pid, signal.SIGKILL)
     info.alive = info.healthy = False
     with contextlib.suppress(FileNotFoundError):
         record_path(root, model).unlink()

@@ -112,12 +112,14 @@ class Supervisor:
         self._crashes: list[float] = []
 
     def _spawn(self) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 0
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _die_with(parent)
                 self.target()
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
@@ -225,6 +227,24 @@ def _preload() -> None:
         # a missing module is reported by uvicorn itself when it starts
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel SIGTERM this worker when its supervisor dies (Linux).
+
+    A supervisor killed outright (SIGKILL, OOM) cannot stop its workers, and
+    orphaned workers would keep the port and serve a model nobody manages; with
+    the parent-death signal they drain and exit instead.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _drained(signum: int, _frame: Any) -> None:
