@@ -15,6 +15,7 @@ version they were parsed for, new ones use the new version, none fails.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -152,6 +153,9 @@ class ServingApp:
                 model = await loop.run_in_executor(self._loader, watcher.load, version)
                 new_state = await loop.run_in_executor(self._loader, make_state, model)
                 self.state = new_state  # the swap: one reference assignment
+                # The first model was frozen out of the collector at start-up
+                # (see ame.serving.server); let its cycles be collected again.
+                gc.unfreeze()
                 self.metrics.serving(name, version)
                 self.metrics.swaps.inc()
                 log.info("now serving %s version %s", name, version)

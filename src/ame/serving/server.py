@@ -19,6 +19,7 @@ numpy reserves address space it never touches (see ``ame.tasks.resources``).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import shutil
@@ -229,6 +230,39 @@ def _preload() -> None:
             importlib.import_module(name)
 
 
+def _start_loading(source: str, tracking_uri: Optional[str]) -> Any:
+    """Resolve and load ``source``, overlapping the registry lookup with imports when it can.
+
+    See ``ame.serving.prefetch``: with two CPUs a registry reference is resolved
+    and downloaded by a forked child while this process imports the model stack.
+    """
+    from pathlib import Path
+
+    from ame.serving import prefetch
+    from ame.serving.sources import load_local, load_source, names_registered_model, parse_source
+
+    pending = None
+    if prefetch.worth_forking():
+        if names_registered_model(source):
+            pending = prefetch.start_resolution(source, tracking_uri)
+            prefetch.warm_model_stack()
+        else:
+            spec = parse_source(source)
+            if spec.kind == "local":
+                prefetch.warm_model_stack(prefetch.local_flavors(Path(spec.text)))
+    # Set only now: MLflow reads it when loading, and importing it imports mlflow.
+    from mlflow.environment_variables import _MLFLOW_IS_IN_SERVING_ENVIRONMENT
+
+    os.environ[_MLFLOW_IS_IN_SERVING_ENVIRONMENT.name] = "true"
+    if pending is None:
+        return load_source(source, tracking_uri=tracking_uri)
+    found = pending.result()
+    log.info("loading %s (from %s)", found.uri, source)
+    return load_local(
+        found.local_path, found.uri, found.name, found.version, found.uri, found.follows
+    )
+
+
 def _die_with(parent: int) -> None:
     """Have the kernel SIGTERM this worker when its supervisor dies (Linux).
 
@@ -296,9 +330,6 @@ def serve(
         raise ServingError("--max-batch-size must be at least 1")
     if max_memory is not None and max_memory <= 0:
         raise ServingError("--max-memory must be a positive size such as 512Mi or 2G")
-    from mlflow.environment_variables import _MLFLOW_IS_IN_SERVING_ENVIRONMENT
-
-    os.environ[_MLFLOW_IS_IN_SERVING_ENVIRONMENT.name] = "true"
     metrics_dir: Optional[str] = None
     if workers > 1:
         from ame.serving.metrics import enable_multiprocess
@@ -310,9 +341,18 @@ def serve(
 
     from ame.serving.app import AppConfig, build_app
     from ame.serving.metrics import mark_dead
-    from ame.serving.sources import deferred_checks, load_source
+    from ame.serving.sources import deferred_checks
 
-    model = load_source(source, tracking_uri=tracking_uri)
+    # Start-up creates hundreds of thousands of objects (imports, the model) and
+    # no garbage: collecting during it costs ~15% of the start. Frozen after
+    # loading, those objects are never scanned again, and workers forked from
+    # here do not copy the pages the collector would otherwise touch.
+    gc.disable()
+    try:
+        model = _start_loading(source, tracking_uri)
+    finally:
+        gc.enable()
+    gc.freeze()
     config = AppConfig(
         max_batch_size=max_batch_size,
         max_latency_ms=max_latency_ms,

@@ -30,6 +30,7 @@ from typing import Any, Optional, Protocol
 
 from ame.errors import (
     AliasNotFoundError,
+    AmeError,
     ModelNotFoundError,
     ServingError,
     VersionNotFoundError,
@@ -176,22 +177,28 @@ def resolve_registry_version(
     return str(max(int(v.version) for v in versions))
 
 
-def _load_pyfunc(
-    uri: str, name: str, version: str, source: str, follows: Optional[str] = None
-) -> LoadedModel:
-    """Load ``uri`` as MLflow does, leaving its dependency warnings to ``deferred_checks``.
-
-    ``mlflow.pyfunc.load_model`` compares the model's requirements with every
-    installed distribution before loading: seconds of start-up for a warning.
-    The model is downloaded and loaded exactly as ``mlflow models serve`` does
-    (download, then load the local copy); the check runs once the server
-    answers requests.
-    """
-    import mlflow.pyfunc
+def download_version(uri: str) -> str:
+    """Download a model's files to a local directory, as ``mlflow models serve`` does."""
     from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
     try:
-        local = _download_artifact_from_uri(artifact_uri=uri)
+        return str(_download_artifact_from_uri(artifact_uri=uri))
+    except Exception as exc:  # MLflow raises many kinds here; the user needs the reason
+        raise ServingError(f"could not load model {uri}: {exc}") from exc
+
+
+def load_local(
+    local: str, uri: str, name: str, version: str, source: str, follows: Optional[str] = None
+) -> LoadedModel:
+    """Load a downloaded model directory, leaving its dependency warnings to ``deferred_checks``.
+
+    ``mlflow.pyfunc.load_model`` compares the model's requirements with every
+    installed distribution before loading: seconds of start-up for a warning.
+    The check runs once the server answers requests.
+    """
+    import mlflow.pyfunc
+
+    try:
         predictor = mlflow.pyfunc.load_model(local, suppress_warnings=True)
     except Exception as exc:  # MLflow raises many kinds here; the user needs the reason
         raise ServingError(f"could not load model {uri}: {exc}") from exc
@@ -203,6 +210,13 @@ def _load_pyfunc(
         follows=follows,
         extra={"local_path": local},
     )
+
+
+def _load_pyfunc(
+    uri: str, name: str, version: str, source: str, follows: Optional[str] = None
+) -> LoadedModel:
+    """Download ``uri`` then load the local copy, exactly as ``mlflow models serve`` does."""
+    return load_local(download_version(uri), uri, name, version, source, follows)
 
 
 def deferred_checks(model: LoadedModel) -> None:
@@ -257,17 +271,39 @@ def load_source(text: str, tracking_uri: Optional[str] = None) -> LoadedModel:
     from ame.registry.uris import parse_model_ref
 
     ref = parse_model_ref(spec.text)
-    client = _client(tracking_uri)
     if ref.run_id is not None:
+        _client(tracking_uri)  # the store the runs:/ URI is resolved against
         uri = ref.to_mlflow_uri()
         return _load_pyfunc(
             uri, name=ref.artifact_path or ref.run_id, version=ref.run_id, source=uri
         )
-    assert ref.name is not None
-    version = resolve_registry_version(client, ref.name, ref.alias, ref.version)
-    uri = f"models:/{ref.name}/{version}"
+    name, version, follows = resolve_reference(spec.text, tracking_uri)
+    uri = f"models:/{name}/{version}"
     log.info("loading %s (from %s)", uri, spec.text)
-    return _load_pyfunc(uri, name=ref.name, version=version, source=uri, follows=ref.alias)
+    return _load_pyfunc(uri, name=name, version=version, source=uri, follows=follows)
+
+
+def resolve_reference(text: str, tracking_uri: Optional[str]) -> tuple[str, str, Optional[str]]:
+    """``(name, version, alias followed)`` for a registered-model reference, as of now."""
+    from ame.registry.uris import parse_model_ref
+
+    ref = parse_model_ref(text)
+    if ref.name is None:
+        raise ServingError(f"'{text}' does not name a registered model")
+    client = _client(tracking_uri)
+    version = resolve_registry_version(client, ref.name, ref.alias, ref.version)
+    return ref.name, version, ref.alias
+
+
+def names_registered_model(text: str) -> bool:
+    """True when ``text`` is a registry reference to a model by name (not ``runs:/``)."""
+    from ame.registry.uris import parse_model_ref
+
+    try:
+        spec = parse_source(text)
+        return spec.kind == "registry" and parse_model_ref(spec.text).name is not None
+    except AmeError:
+        return False
 
 
 class AliasWatcher:
