@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv bench clean
+.PHONY: demo test lint venv bytecode bench clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,17 +17,23 @@ $(STAMP): pyproject.toml requirements-dev.lock
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+# ame's own modules, compiled once: with PYTHONDONTWRITEBYTECODE set (as here)
+# an editable install would otherwise recompile them on every `ame` command.
+# compileall skips modules whose bytecode is current, so this costs nothing twice.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q src
+
+demo: bytecode
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
 
-test: lint
+test: lint bytecode
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 --dist loadgroup -q
 
-bench: $(STAMP)
+bench: bytecode
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run_all.py
 
 clean:

@@ -27,6 +27,8 @@ for _var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "AME_PATH"):
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+# Tracking agents started by ``ame task run`` in tests leave soon after.
+os.environ.setdefault("AME_AGENT_IDLE_SECONDS", "20")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

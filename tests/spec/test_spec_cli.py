@@ -109,3 +109,50 @@ def test_import_spec_does_not_import_mlflow() -> None:
     code += "; assert 'croniter' not in sys.modules"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_lazy_command_table_matches_what_modules_register() -> None:
+    """Every top-level command is in ``TOP_LEVEL``, pointing at the modules that define it."""
+    import importlib
+
+    import typer
+
+    from ame.cli import commands
+
+    for module_name in commands.COMMAND_MODULES:
+        probe = typer.Typer()
+        importlib.import_module(module_name).register(probe)
+        names = {c.name for c in probe.registered_commands}
+        names |= {g.name for g in probe.registered_groups}
+        for name in names:
+            assert module_name in commands.TOP_LEVEL.get(str(name), ()), (name, module_name)
+    assert commands.command_name(["ame", "--debug", "task", "run", "x"]) == "task"
+    assert commands.command_name(["ame", "--version"]) is None
+
+
+def test_only_the_named_group_is_loaded_yet_every_command_still_works(ame_bin: str) -> None:
+    # The root help still lists every group; a group's help shows only its own.
+    root = run(ame_bin, "--help")
+    assert root.returncode == 0
+    for name in ("task", "model", "serve", "package", "train", "status", "deployment"):
+        assert name in root.stdout
+    model = run(ame_bin, "model", "--help")
+    assert model.returncode == 0 and "validate" in model.stdout  # from lifecycle_cmds
+    typo = run(ame_bin, "tsk", "run")
+    assert typo.returncode == 2 and "No such command 'tsk'" in typo.stderr
+
+
+def test_usage_mistakes_are_one_line_errors_with_exit_2(ame_bin: str) -> None:
+    cases = {
+        ("task", "run"): "error: Missing argument 'name'. (see 'ame task run --help')",
+        ("validate", "--bogus"): "error: No such option: --bogus (see 'ame validate --help')",
+        ("tsk",): "error: No such command 'tsk'. Did you mean 'task'? (see 'ame --help')",
+    }
+    for args, line in cases.items():
+        done = run(ame_bin, *args)
+        assert (done.returncode, done.stderr.strip()) == (2, line), args
+    port = run(ame_bin, "serve", "m", "--port", "abc")
+    assert port.returncode == 2 and len(port.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in port.stderr and "--port" in port.stderr
+    bare = run(ame_bin, "task")
+    assert bare.returncode == 2 and "run" in bare.stdout and "Traceback" not in bare.stderr

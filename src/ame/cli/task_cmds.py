@@ -107,7 +107,24 @@ def run_cmd(
     def show(line: str) -> None:
         console.print(Text.assemble(prefix, line), soft_wrap=True)
 
-    run = run_task(project, task, store, extra_env=extra, on_output=show, cpu_only=cpu_only)
+    from ame.tasks.tracking import open_tracker
+
+    # A warm agent makes the run's MLflow calls: this process never imports MLflow.
+    tracker = open_tracker(store, use_agent=True)
+    try:
+        run = run_task(
+            project,
+            task,
+            store,
+            extra_env=extra,
+            on_output=show,
+            cpu_only=cpu_only,
+            tracker=tracker,
+        )
+    finally:
+        close = getattr(tracker, "close", None)
+        if close is not None:
+            close()
     summary = f"run {run.run_id} {run.status} in {run.duration:.1f}s (exit {run.exit_code})"
     if run.reason:
         err_console.print(f"[bold red]{run.reason}[/]")

@@ -33,6 +33,7 @@ from ame.tasks.environments import Environment, Progress, prepare_environment, t
 from ame.tasks.process import run_process
 from ame.tasks.resources import limits_for
 from ame.tasks.secrets import Redactor, resolve_secrets
+from ame.tasks.tracking import Tracker, open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ def run_task(
     on_progress: Progress | None = None,
     rebuild: bool = False,
     cpu_only: bool = False,
+    tracker: Tracker | None = None,
 ) -> TaskRun:
     """Run ``task`` of ``project`` as a tracked MLflow run in ``store`` and wait for it.
 
@@ -153,7 +155,9 @@ def run_task(
     run, ``on_progress`` hears about environment builds. A task that fails or
     is stopped is not an exception: the returned ``TaskRun`` says how it ended.
     ``cpu_only`` runs a task that asks for GPUs on a machine without them
-    (no GPU is made visible to it) instead of refusing to start.
+    (no GPU is made visible to it) instead of refusing to start. ``tracker``
+    makes the MLflow calls (default: directly, in this process; the CLI passes
+    the agent's, see ``ame.tasks.tracking``).
     Errors that prevent the task from starting raise ``TaskError`` subclasses.
     """
     return _run(
@@ -168,6 +172,7 @@ def run_task(
         rebuild=rebuild,
         cpu_only=cpu_only,
         stack=(),
+        tracker=tracker or open_tracker(store),
     )
 
 
@@ -183,6 +188,7 @@ def _run(
     on_progress: Progress | None,
     rebuild: bool,
     stack: tuple[str, ...],
+    tracker: Tracker,
     cpu_only: bool = False,
 ) -> TaskRun:
     limits = limits_for(task.resources, cpu_only=cpu_only)
@@ -206,18 +212,14 @@ def _run(
             rebuild=False,
             cpu_only=cpu_only,
             stack=st,
+            tracker=tracker,
         )
 
     dataset_env = dataset_mod.ensure_datasets(project, task, producer, stack)
 
-    from mlflow.entities import Param
-    from mlflow.tracking import MlflowClient
-
     from ame import __version__
-    from ame.registry.store import ensure_experiment
 
-    client = MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
-    experiment_id = ensure_experiment(store, project.name)
+    experiment_id = tracker.ensure_experiment(project.name)
     run_tags: dict[str, str] = {
         KIND_TAG: "task",
         "ame.task": task.name,
@@ -232,12 +234,9 @@ def _run(
         run_tags["mlflow.source.git.commit"] = commit
         run_tags["ame.git_commit"] = commit
     run_tags.update(tags)
-    run = client.create_run(
-        experiment_id,
-        run_name=run_name or task.name,
-        tags={k: redact(v) for k, v in run_tags.items()},
+    run_id = tracker.create_run(
+        experiment_id, run_name or task.name, {k: redact(v) for k, v in run_tags.items()}
     )
-    run_id = run.info.run_id
     # Named task.log locally so the artifact has the same stable name.
     log_path = project.root / ".ame" / "logs" / run_id / LOG_ARTIFACT
     status = "FAILED"
@@ -249,7 +248,7 @@ def _run(
                 "command": redact(command)[:6000],
                 "python_version": environment.python_version,
             }
-            client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
+            tracker.log_params(run_id, params)
             env = _child_env(project, task, store, run_id, experiment_id, environment)
             env.update(limits.env)
             env.update(dataset_env)
@@ -274,22 +273,22 @@ def _run(
                 limits=limits,
             )
             status = result.status
-            client.set_tag(run_id, "ame.exit_code", str(result.exit_code))
+            tracker.set_tag(run_id, "ame.exit_code", str(result.exit_code))
             if result.reason:
-                client.set_tag(run_id, "ame.reason", result.reason)
+                tracker.set_tag(run_id, "ame.reason", result.reason)
             try:
-                _log_artifacts(client, run_id, root, log_path, config, before)
+                _log_artifacts(tracker, run_id, root, log_path, config, before)
             except Exception as exc:  # the run's outcome matters more than its files
                 log.warning("could not store the artifacts of run %s: %s", run_id, exc)
-                client.set_tag(run_id, "ame.artifacts_error", str(exc)[:500])
+                tracker.set_tag(run_id, "ame.artifacts_error", str(exc)[:500])
     except KeyboardInterrupt as exc:
         status = "KILLED"
         why = str(exc) or "interrupted"
         with contextlib.suppress(Exception):
-            client.set_tag(run_id, "ame.reason", f"killed: {why} while ame was recording the run")
+            tracker.set_tag(run_id, "ame.reason", f"killed: {why} while ame was recording the run")
         raise
     finally:
-        client.set_terminated(run_id, status=status)
+        tracker.set_terminated(run_id, status)
     return TaskRun(
         run_id=run_id,
         task=task.name,
@@ -333,7 +332,7 @@ def _child_env(
 
 
 def _log_artifacts(
-    client: Any,
+    tracker: Tracker,
     run_id: str,
     root: Path,
     log_path: Path,
@@ -342,13 +341,13 @@ def _log_artifacts(
 ) -> None:
     """Upload the log, the ``artifacts.paths`` matches and the changed files."""
     if log_path.exists():
-        client.log_artifact(run_id, str(log_path), None)
+        tracker.log_artifact(run_id, str(log_path), None)
     if config is None:
         return
     for item in artifact_files.glob_paths(root, list(config.paths)):
-        client.log_artifact(run_id, str(item.local), item.artifact_dir)
+        tracker.log_artifact(run_id, str(item.local), item.artifact_dir)
     if before is not None:
         for rel in artifact_files.changed_files(root, before):
             parent = Path(rel).parent.as_posix()
             target = "changed_files" if parent == "." else f"changed_files/{parent}"
-            client.log_artifact(run_id, str(root / rel), target)
+            tracker.log_artifact(run_id, str(root / rel), target)
