@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -25,11 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
-
-import psutil
+from typing import IO, TYPE_CHECKING, Any
 
 from ame.tasks.resources import Limits, format_bytes
+
+if TYPE_CHECKING:
+    import psutil
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ class ProcessResult:
 
 
 def _tree(pid: int) -> list[psutil.Process]:
+    import psutil  # only for memory limits and stopping trees: not on every run's path
+
     try:
         parent = psutil.Process(pid)
         return [parent, *parent.children(recursive=True)]
@@ -61,6 +65,8 @@ def _tree(pid: int) -> list[psutil.Process]:
 
 def tree_rss(pid: int) -> int:
     """Resident memory of ``pid`` and all its descendants, in bytes."""
+    import psutil
+
     total = 0
     for proc in _tree(pid):
         try:
@@ -82,6 +88,8 @@ def kill_tree(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> No
     dies is re-parented and can no longer be found from the task's pid; the
     process group catches those that were started after the snapshot.
     """
+    import psutil
+
     others = [p for p in _tree(proc.pid) if p.pid != proc.pid]
     _killpg(proc.pid, signal.SIGTERM)
     for other in others:
@@ -140,6 +148,27 @@ def _pump(
                 log.exception("output callback failed")
 
 
+def _open_pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` exits (Linux 5.3+), else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _wait_for_exit(proc: subprocess.Popen[bytes], pidfd: int | None, timeout: float) -> None:
+    """Wait up to ``timeout`` for ``proc`` to end, waking the moment it does.
+
+    ``Popen.wait(timeout)`` polls with growing sleeps (up to 50 ms), which a quick
+    task pays at its end; a pidfd wakes ``select`` as soon as the process exits.
+    """
+    if pidfd is None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
+        return
+    select.select([pidfd], [], [], timeout)
+
+
 def run_process(
     command: str,
     *,
@@ -167,46 +196,50 @@ def run_process(
             preexec_fn=limits.preexec(),
         )
         assert proc.stdout is not None
-        reader = threading.Thread(
-            target=_pump, args=(proc.stdout, log_file, redact, on_output), daemon=True
-        )
-        reader.start()
-        reason: str | None = None
-        code: int | None = None
-        next_memory_check = 0.0
-        while proc.poll() is None:
-            now = time.monotonic()
-            if stop.signum is not None:
-                name = signal.Signals(stop.signum).name
-                reason = f"killed: interrupted by {name}"
-                code = 128 + stop.signum
-            elif timeout is not None and now - started > timeout:
-                reason = f"killed: timeout of {timeout:g}s exceeded"
-                code = EXIT_TIMEOUT
-            elif limits.memory and now >= next_memory_check:
-                next_memory_check = now + _POLL
-                used = tree_rss(proc.pid)
-                if used > limits.memory:
-                    reason = (
-                        f"killed: memory limit {format_bytes(limits.memory)} exceeded "
-                        f"(using {format_bytes(used)})"
-                    )
-                    code = EXIT_MEMORY
-            if reason is not None:
-                log.info("stopping task process %d: %s", proc.pid, reason)
-                kill_tree(proc)
-                break
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=_POLL)
-        if reason is None:
-            # The main process is done: stop whatever it left running in its
-            # group, which would otherwise also hold the output pipe open.
-            _killpg(proc.pid, signal.SIGTERM)
-            reader.join(timeout=GRACE_SECONDS)
-            _killpg(proc.pid, signal.SIGKILL)
-        reader.join()
-        proc.stdout.close()
-        returncode = proc.wait()
+        pidfd = _open_pidfd(proc.pid)
+        try:
+            reader = threading.Thread(
+                target=_pump, args=(proc.stdout, log_file, redact, on_output), daemon=True
+            )
+            reader.start()
+            reason: str | None = None
+            code: int | None = None
+            next_memory_check = 0.0
+            while proc.poll() is None:
+                now = time.monotonic()
+                if stop.signum is not None:
+                    name = signal.Signals(stop.signum).name
+                    reason = f"killed: interrupted by {name}"
+                    code = 128 + stop.signum
+                elif timeout is not None and now - started > timeout:
+                    reason = f"killed: timeout of {timeout:g}s exceeded"
+                    code = EXIT_TIMEOUT
+                elif limits.memory and now >= next_memory_check:
+                    next_memory_check = now + _POLL
+                    used = tree_rss(proc.pid)
+                    if used > limits.memory:
+                        reason = (
+                            f"killed: memory limit {format_bytes(limits.memory)} exceeded "
+                            f"(using {format_bytes(used)})"
+                        )
+                        code = EXIT_MEMORY
+                if reason is not None:
+                    log.info("stopping task process %d: %s", proc.pid, reason)
+                    kill_tree(proc)
+                    break
+                _wait_for_exit(proc, pidfd, _POLL)
+            if reason is None:
+                # The main process is done: stop whatever it left running in its
+                # group, which would otherwise also hold the output pipe open.
+                _killpg(proc.pid, signal.SIGTERM)
+                reader.join(timeout=GRACE_SECONDS)
+                _killpg(proc.pid, signal.SIGKILL)
+            reader.join()
+            proc.stdout.close()
+            returncode = proc.wait()
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
         if reason is not None:
             log_file.write(f"[ame] {reason}\n")
             status = "KILLED"

@@ -86,7 +86,8 @@ def open_tracker(store: Store, *, use_agent: bool = False) -> Tracker:
     """
     import sys
 
-    if use_agent and agent_enabled() and "mlflow" not in sys.modules:
+    unix = sys.platform != "win32"  # the agent listens on a Unix socket
+    if use_agent and unix and agent_enabled() and "mlflow" not in sys.modules:
         from ame.tasks.agent import AgentTracker
 
         return AgentTracker(store)
