@@ -7,6 +7,7 @@ checks what the store recorded; the agent is a real process on a real socket.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -166,3 +167,15 @@ def test_socket_directory_must_be_private(
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
     with pytest.raises(AgentUnavailable, match="not a private directory"):
         runtime_dir()
+
+
+def test_agent_leaves_when_its_store_is_deleted(project: Path) -> None:
+    store = embedded_store(project)
+    assert ame("task", "run", "hello", cwd=project).returncode == 0
+    agent = _pid(store)
+    shutil.rmtree(project / ".ame")
+    deadline = time.monotonic() + 20
+    while psutil.pid_exists(agent) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not psutil.pid_exists(agent)
+    assert not (runtime_dir() / f"{agent_key(store)}.sock").exists()

@@ -7,13 +7,32 @@ anything heavy here would slow ``ame --help``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    console: Console
+    err_console: Console
+
+_consoles: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``console`` and ``err_console``, made on first use (PEP 562).
+
+    Importing Rich costs about 50 ms, more than some commands take (``ame task
+    run`` of a quick task prints through plain ``typer.echo``).
+    """
+    if name not in ("console", "err_console"):
+        raise AttributeError(f"module 'ame.cli.common' has no attribute {name!r}")
+    if name not in _consoles:
+        from rich.console import Console
+
+        _consoles[name] = Console(highlight=False, stderr=name == "err_console")
+    return _consoles[name]
 
 TrackingUriOption = Annotated[
     Optional[str],

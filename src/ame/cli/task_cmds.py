@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from ame.cli import common
 from ame.cli.common import (
     CpuOnlyOption,
     FileOption,
     JsonOption,
     TrackingUriOption,
-    console,
-    err_console,
     print_json,
 )
 from ame.errors import AmeError, SecretError, TaskError, TaskFailedError
@@ -75,9 +74,6 @@ def run_cmd(
 
     Example: ame task run train -e EPOCHS=3
     """
-    from rich.markup import escape
-    from rich.text import Text
-
     from ame.tasks import prepare_environment, run_task
     from ame.tasks.runner import preflight
 
@@ -91,21 +87,34 @@ def run_cmd(
     task = _task(project, name)
     store = _store(tracking_uri, project)
     preflight(project, task, cpu_only=cpu_only)
-    with err_console.status(f"preparing the environment of {name}...") as status:
+    # The spinner (and Rich) only when the environment has to be built: a cached
+    # one is found in a millisecond, and a quick task should not pay for Rich.
+    spinner: list[Any] = []
 
-        def progress(line: str) -> None:
-            status.update(f"[bold]{name}[/]: {escape(line[-120:])}")
+    def progress(line: str) -> None:
+        from rich.markup import escape
 
+        if not spinner:
+            spinner.append(common.err_console.status(f"preparing the environment of {name}..."))
+            spinner[0].start()
+        spinner[0].update(f"[bold]{name}[/]: {escape(line[-120:])}")
+
+    try:
         environment = prepare_environment(project, task, rebuild=rebuild, on_progress=progress)
+    finally:
+        if spinner:
+            spinner[0].stop()
     if not environment.cached and environment.isolated:
-        err_console.print(
-            f"[dim]built environment {environment.key} ({environment.how}) "
-            f"in {environment.build_seconds:.1f}s[/]"
+        typer.secho(
+            f"built environment {environment.key} ({environment.how}) "
+            f"in {environment.build_seconds:.1f}s",
+            dim=True,
+            err=True,
         )
-    prefix = Text(f"[{name}] ", style="cyan")
+    prefix = typer.style(f"[{name}] ", fg="cyan")
 
     def show(line: str) -> None:
-        console.print(Text.assemble(prefix, line), soft_wrap=True)
+        typer.echo(prefix + line)
 
     from ame.tasks.tracking import open_tracker
 
@@ -127,9 +136,9 @@ def run_cmd(
             close()
     summary = f"run {run.run_id} {run.status} in {run.duration:.1f}s (exit {run.exit_code})"
     if run.reason:
-        err_console.print(f"[bold red]{run.reason}[/]")
+        typer.secho(run.reason, fg="red", bold=True, err=True)
     if run.status == "FINISHED":
-        err_console.print(f"[green]{summary}[/]")
+        typer.secho(summary, fg="green", err=True)
         return
     raise TaskFailedError(f"task '{name}' {summary}", exit_code=run.exit_code or 1)
 
@@ -168,7 +177,7 @@ def list_cmd(
             r["started"],
             duration,
         )
-    console.print(table)
+    common.console.print(table)
 
 
 @task_app.command("logs")
@@ -220,7 +229,7 @@ def env_cmd(
 
     project = _load(file)
     task = _task(project, name)
-    with err_console.status(f"preparing the environment of {name}...") as status:
+    with common.err_console.status(f"preparing the environment of {name}...") as status:
 
         def progress(line: str) -> None:
             status.update(f"[bold]{name}[/]: {escape(line[-120:])}")
@@ -244,11 +253,11 @@ def env_cmd(
     state = "reused from cache" if environment.cached else "built now"
     if not environment.isolated:
         state = "no isolation"
-    console.print(f"[bold]{name}[/] ({environment.kind}): {state}")
-    console.print(f"  python  {environment.python} ({environment.python_version})")
-    console.print(f"  how     {environment.how}")
+    common.console.print(f"[bold]{name}[/] ({environment.kind}): {state}")
+    common.console.print(f"  python  {environment.python} ({environment.python_version})")
+    common.console.print(f"  how     {environment.how}")
     if environment.prefix:
-        console.print(f"  prefix  {environment.prefix}")
+        common.console.print(f"  prefix  {environment.prefix}")
 
 
 @secret_app.command("set")
@@ -269,7 +278,7 @@ def secret_set(
         raise SecretError(f"no value given for secret '{key}'")
     store = SecretStore()
     store.set(key, value)
-    err_console.print(f"secret [bold]{key}[/] saved in {store.path}")
+    common.err_console.print(f"secret [bold]{key}[/] saved in {store.path}")
 
 
 @secret_app.command("list")
@@ -297,7 +306,7 @@ def secret_delete(key: Annotated[str, typer.Argument(help="The secret to remove.
     from ame.tasks.secrets import SecretStore
 
     SecretStore().delete(key)
-    err_console.print(f"secret [bold]{key}[/] deleted")
+    common.err_console.print(f"secret [bold]{key}[/] deleted")
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,7 @@ ExecutorKind = Literal["poetry", "pip", "pipenv", "custom", "mlflow", "uv"]
 
 
 class _Base(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=False)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=False, defer_build=True)
 
 
 class Resources(_Base):

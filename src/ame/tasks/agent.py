@@ -14,7 +14,8 @@ send it their calls over a Unix socket (one JSON line each way).
   ``/tmp/ame-<uid>``); only the user can talk to the agent, and it performs
   only the ``Tracker`` calls.
 - It leaves after ``AME_AGENT_IDLE_SECONDS`` (600) without a request, or when
-  its socket is removed. Its log is beside the socket.
+  its socket is removed, or its SQLite store's directory is deleted. Its log is
+  beside the socket.
 - When the agent cannot be reached or dies mid-run, the run goes on with the
   calls made in the CLI's own process (``DirectTracker``): slower, never lost.
   ``AME_TRACKING_AGENT=0`` turns the agent off.
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 IDLE_ENV = "AME_AGENT_IDLE_SECONDS"
 DEFAULT_IDLE_SECONDS = 600.0
 START_TIMEOUT_SECONDS = 120.0
+CALL_TIMEOUT_SECONDS = 900.0
 # The calls a client may make: the Tracker interface, and a liveness check.
 OPERATIONS = frozenset(
     {
@@ -179,6 +181,9 @@ class AgentTracker:
     def _exchange(self, op: str, args: tuple[Any, ...]) -> dict[str, Any]:
         if self._sock is None:
             self._sock = connect_or_start(self.store)
+            # A wedged agent must not hang the CLI: after this long the call is
+            # made here instead (uploading big artifacts can take minutes).
+            self._sock.settimeout(CALL_TIMEOUT_SECONDS)
             self._reader = self._sock.makefile("rb")
         try:
             self._sock.sendall(json.dumps({"op": op, "args": list(args)}).encode() + b"\n")
@@ -313,18 +318,23 @@ def _answer(tracker: Any, line: bytes) -> dict[str, Any]:
         return {"error": str(exc) or type(exc).__name__}
 
 
-def _watch(server: _Server, path: Path, inode: int, idle: float) -> None:
-    """Stop the agent when idle too long or when its socket is gone or replaced."""
+def _watch(
+    server: _Server, path: Path, inode: int, idle: float, database: Optional[Path]
+) -> None:
+    """Stop the agent when idle too long, when its socket is gone or replaced, or
+    when its SQLite store's directory is gone (a deleted project or temp dir)."""
     while True:
         time.sleep(min(1.0, max(idle / 4, 0.05)))
         try:
             replaced = os.stat(path).st_ino != inode
         except FileNotFoundError:
             replaced = True
+        gone = database is not None and not database.parent.exists()
         with server.guard:
             quiet = server.active == 0 and time.monotonic() - server.last_request > idle
-        if replaced or quiet:
-            log.info("stopping (%s)", "socket replaced" if replaced else "idle")
+        if replaced or quiet or gone:
+            why = "socket replaced" if replaced else "store deleted" if gone else "idle"
+            log.info("stopping (%s)", why)
             server.shutdown()
             return
 
@@ -347,7 +357,7 @@ def serve_agent(socket_path: Path, store: Store, idle: float) -> None:
     os.rename(staging, socket_path)
     inode = os.stat(socket_path).st_ino
     watcher = threading.Thread(
-        target=_watch, args=(server, socket_path, inode, idle), daemon=True
+        target=_watch, args=(server, socket_path, inode, idle, store.sqlite_path), daemon=True
     )
     watcher.start()
     log.info("agent %d serving %s on %s", os.getpid(), store.tracking_uri, socket_path)
