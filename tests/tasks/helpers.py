@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from ame.spec.model import Executor, Project, Task
 
 PYTHON = sys.executable
+AME = str(Path(sys.executable).parent / "ame")
+
+
+def ame(
+    *args: str, cwd: Path, stdin: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The real ``ame`` console script on the project's embedded store (``env`` added)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    return subprocess.run(
+        [AME, *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=600,
+    )
 
 
 def py(code: str) -> str:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +19,7 @@ import pytest
 from ame.errors import StoreError
 from ame.registry.store import Store, embedded_store
 from ame.tasks.agent import AgentTracker, AgentUnavailable, agent_key, runtime_dir
-
-AME = str(Path(sys.executable).parent / "ame")
+from tests.tasks.helpers import ame
 
 
 @pytest.fixture
@@ -50,18 +47,6 @@ tasks:
 def _stop_agent(store: Store) -> None:
     with_socket = runtime_dir() / f"{agent_key(store)}.sock"
     with_socket.unlink(missing_ok=True)  # the agent leaves when its socket goes
-
-
-def ame(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
-    return subprocess.run(
-        [AME, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**clean, **env},
-        timeout=300,
-    )
 
 
 def _runs(store: Store, experiment: str) -> list[dict[str, object]]:

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-AME = str(Path(sys.executable).parent / "ame")
-
-
-def ame(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
-    return subprocess.run(
-        [AME, *args], cwd=cwd, input=stdin, capture_output=True, text=True, env=env, timeout=600
-    )
+from tests.tasks.helpers import ame
 
 
 @pytest.fixture

@@ -131,9 +131,7 @@ def run_cmd(
             tracker=tracker,
         )
     finally:
-        close = getattr(tracker, "close", None)
-        if close is not None:
-            close()
+        tracker.close()
     summary = f"run {run.run_id} {run.status} in {run.duration:.1f}s (exit {run.exit_code})"
     if run.reason:
         typer.secho(run.reason, fg="red", bold=True, err=True)

@@ -6,8 +6,9 @@ Import-light on purpose: the names below are loaded on first use, so importing
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ame._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ame.llm.config import ChatModelConfig
@@ -35,9 +36,4 @@ _HOMES = {
     "results_from_frame": "ame.llm.results",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'ame.llm' has no attribute {name!r}")
-    return getattr(import_module(home), name)
+__getattr__ = lazy_exports(__name__, _HOMES)

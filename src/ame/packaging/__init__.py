@@ -14,8 +14,9 @@ See docs/packaging.md for the format and its threat model.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ame._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ame.packaging.build import BuildResult, build_package
@@ -25,17 +26,17 @@ if TYPE_CHECKING:
     from ame.packaging.opener import open_package as open
     from ame.packaging.register import RegisteredPackage, register_package
 
-_LAZY = {
-    "BuildResult": ("ame.packaging.build", "BuildResult"),
-    "build_package": ("ame.packaging.build", "build_package"),
-    "inspect_package": ("ame.packaging.inspect", "inspect_package"),
-    "verify_package": ("ame.packaging.inspect", "verify_package"),
-    "generate_key_file": ("ame.packaging.keys", "generate_key_file"),
-    "read_key_file": ("ame.packaging.keys", "read_key_file"),
-    "PackagedModel": ("ame.packaging.opener", "PackagedModel"),
-    "open": ("ame.packaging.opener", "open_package"),
-    "RegisteredPackage": ("ame.packaging.register", "RegisteredPackage"),
-    "register_package": ("ame.packaging.register", "register_package"),
+_HOMES = {
+    "BuildResult": "ame.packaging.build",
+    "build_package": "ame.packaging.build",
+    "inspect_package": "ame.packaging.inspect",
+    "verify_package": "ame.packaging.inspect",
+    "generate_key_file": "ame.packaging.keys",
+    "read_key_file": "ame.packaging.keys",
+    "PackagedModel": "ame.packaging.opener",
+    "open": "ame.packaging.opener:open_package",
+    "RegisteredPackage": "ame.packaging.register",
+    "register_package": "ame.packaging.register",
 }
 
 __all__ = [
@@ -51,10 +52,4 @@ __all__ = [
     "verify_package",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'ame.packaging' has no attribute {name!r}") from None
-    return getattr(importlib.import_module(module), attr)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -6,8 +6,9 @@ inside the functions that need them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ame._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ame.registry.facade import Registry
@@ -23,39 +24,34 @@ if TYPE_CHECKING:
 # Each public name and the module that defines it. They are imported on first
 # use (PEP 562), so ``ame.registry.store`` alone, which ``ame task run`` needs,
 # does not pay for the savers, loaders and facade.
-_WHERE = {
-    "Registry": "facade",
-    "FilesSaver": "files",
-    "Adapter": "loaders",
-    "BuiltinLoader": "loaders",
-    "CustomLoader": "loaders",
-    "Loader": "loaders",
-    "resolve_model": "loaders",
-    "ModelRecord": "records",
-    "Page": "records",
-    "VersionRecord": "records",
-    "MlflowRegister": "registers",
-    "Register": "registers",
-    "register_version": "registers",
-    "BuiltinSaver": "savers",
-    "CustomSaver": "savers",
-    "Saver": "savers",
-    "OutputMetadata": "schemas",
-    "Outputs": "schemas",
-    "Store": "store",
-    "activate": "store",
-    "ensure_experiment": "store",
-    "resolve_store": "store",
-    "ModelRef": "uris",
-    "parse_model_ref": "uris",
+_HOMES = {
+    "Registry": "ame.registry.facade",
+    "FilesSaver": "ame.registry.files",
+    "Adapter": "ame.registry.loaders",
+    "BuiltinLoader": "ame.registry.loaders",
+    "CustomLoader": "ame.registry.loaders",
+    "Loader": "ame.registry.loaders",
+    "resolve_model": "ame.registry.loaders",
+    "ModelRecord": "ame.registry.records",
+    "Page": "ame.registry.records",
+    "VersionRecord": "ame.registry.records",
+    "MlflowRegister": "ame.registry.registers",
+    "Register": "ame.registry.registers",
+    "register_version": "ame.registry.registers",
+    "BuiltinSaver": "ame.registry.savers",
+    "CustomSaver": "ame.registry.savers",
+    "Saver": "ame.registry.savers",
+    "OutputMetadata": "ame.registry.schemas",
+    "Outputs": "ame.registry.schemas",
+    "Store": "ame.registry.store",
+    "activate": "ame.registry.store",
+    "ensure_experiment": "ame.registry.store",
+    "resolve_store": "ame.registry.store",
+    "ModelRef": "ame.registry.uris",
+    "parse_model_ref": "ame.registry.uris",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ame.registry' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"ame.registry.{module}"), name)
+__getattr__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [

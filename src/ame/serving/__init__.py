@@ -7,7 +7,9 @@ stack (uvicorn, MLflow, pandas) is imported only when ``serve`` or
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
+
+from ame._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ame.serving.app import AppConfig, ServingApp
@@ -64,9 +66,6 @@ def register_resolver(scheme: str, target: str) -> None:
     _register(scheme, target)
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("LoadedModel", "load_source"):
-        from ame.serving import sources
-
-        return getattr(sources, name)
-    raise AttributeError(name)
+__getattr__ = lazy_exports(
+    __name__, {"LoadedModel": "ame.serving.sources", "load_source": "ame.serving.sources"}
+)

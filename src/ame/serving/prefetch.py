@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ame.errors import AmeError, ServingError
+from ame.serving.server import describe_exit
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class PendingResolution:
         if not isinstance(answer, dict):
             raise ServingError(
                 f"could not resolve '{self._text}': the resolving process ended "
-                f"({_describe(status)}) without an answer"
+                f"({describe_exit(status)}) without an answer"
             )
         if "error" in answer:
             raise _rebuild_error(answer["error"], answer.get("message", ""))
@@ -166,9 +167,3 @@ def _rebuild_error(kind: str, message: str) -> AmeError:
                 with contextlib.suppress(TypeError):  # a subclass with another signature
                     return cls(message)
     return ServingError(message)
-
-
-def _describe(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"killed by signal {os.WTERMSIG(status)}"
-    return f"exit code {os.waitstatus_to_exitcode(status)}"

@@ -200,7 +200,7 @@ class Supervisor:
                 self.on_exit(pid)
                 if self.stopping:
                     continue
-                log.warning("worker %d exited (%s); starting a new one", pid, _describe(status))
+                log.warning("worker %d exited (%s); starting a new one", pid, describe_exit(status))
                 now = time.monotonic()
                 self._crashes = [t for t in self._crashes if now - t < CRASH_WINDOW] + [now]
                 if len(self._crashes) > CRASH_LIMIT:
@@ -292,7 +292,8 @@ def _drained(signum: int, _frame: Any) -> None:
     raise SystemExit(0)
 
 
-def _describe(status: int) -> str:
+def describe_exit(status: int) -> str:
+    """A ``waitpid`` status in words: ``exit code 3`` or ``killed by signal 9``."""
     if os.WIFSIGNALED(status):
         return f"killed by signal {os.WTERMSIG(status)}"
     return f"exit code {os.waitstatus_to_exitcode(status)}"

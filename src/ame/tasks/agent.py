@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
 
@@ -200,10 +201,14 @@ class AgentTracker:
         return reply
 
 
-def _connect(path: Path) -> socket.socket:
+def _try_connect(path: Path) -> Optional[socket.socket]:
+    """A connection to the agent at ``path``, or None when no agent listens there."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(str(path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
     except OSError:
         sock.close()
         raise
@@ -225,11 +230,13 @@ def connect_or_start(store: Store) -> socket.socket:
     folder = runtime_dir()
     key = agent_key(store)
     path = folder / f"{key}.sock"
-    with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
-        return _connect(path)
+    sock = _try_connect(path)
+    if sock is not None:
+        return sock
     with _locked(folder / f"{key}.lock"):
-        with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
-            return _connect(path)  # another CLI started it while we waited
+        sock = _try_connect(path)  # another CLI may have started it while we waited
+        if sock is not None:
+            return sock
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # left by an agent that was killed
         log_path = folder / f"{key}.log"
@@ -242,7 +249,7 @@ def connect_or_start(store: Store) -> socket.socket:
                     "--socket",
                     str(path),
                     "--store",
-                    json.dumps(_store_fields(store)),
+                    json.dumps(asdict(store), default=str),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=agent_log,
@@ -252,25 +259,15 @@ def connect_or_start(store: Store) -> socket.socket:
             )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
-                return _connect(path)
+            sock = _try_connect(path)
+            if sock is not None:
+                return sock
             if proc.poll() is not None:
                 raise AgentUnavailable(
                     f"the tracking agent exited with code {proc.returncode} (log: {log_path})"
                 )
             time.sleep(0.02)
         raise AgentUnavailable(f"the tracking agent did not start in time (log: {log_path})")
-
-
-def _store_fields(store: Store) -> dict[str, Any]:
-    return {
-        "tracking_uri": store.tracking_uri,
-        "registry_uri": store.registry_uri,
-        "artifact_root": store.artifact_root,
-        "embedded": store.embedded,
-        "project_root": str(store.project_root) if store.project_root else None,
-        "project_name": store.project_name,
-    }
 
 
 # --- the agent ---------------------------------------------------------------

@@ -37,6 +37,9 @@ class Tracker(Protocol):
 
     def set_terminated(self, run_id: str, status: str) -> None: ...
 
+    def close(self) -> None:
+        """Release what the tracker holds (a connection); it may be used again after."""
+
 
 class DirectTracker:
     """``Tracker`` through an ``MlflowClient`` in this process (imports MLflow)."""
@@ -71,6 +74,9 @@ class DirectTracker:
 
     def set_terminated(self, run_id: str, status: str) -> None:
         self.client.set_terminated(run_id, status=status)
+
+    def close(self) -> None:
+        pass  # MlflowClient holds nothing to release
 
 
 def agent_enabled() -> bool:
