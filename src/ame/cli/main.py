@@ -8,7 +8,6 @@ one line and never a traceback, unless ``--debug`` is given.
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -46,15 +45,26 @@ def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks and debug logs.", envvar="AME_DEBUG")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "-v", "--verbose", help="Show MLflow's and other libraries' log lines.",
+            envvar="AME_VERBOSE",
+        ),
+    ] = False,
 ) -> None:
     """ame: one ame.yml, one CLI, from training to serving."""
     # ``run`` parses with the collector off (see there); the command itself runs
     # with it on, and never rescans what start-up created.
     gc.freeze()
     gc.enable()
+    from ame import _logging
+
     if debug:
         os.environ["AME_DEBUG"] = "1"
-        logging.basicConfig(level=logging.DEBUG)
+    if verbose:  # servers and agents this command starts log the same way
+        os.environ["AME_VERBOSE"] = "1"
+    _logging.configure(verbose=verbose, debug=debug)
 
 
 _registered: set[str] = set()

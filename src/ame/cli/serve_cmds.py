@@ -7,6 +7,7 @@ Commands only: the server lives in ``ame.serving``, deployments in
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -73,9 +74,15 @@ def _project_root(file: Optional[Path]) -> Optional[Path]:
 
 
 def _setup_logging() -> None:
-    level = logging.DEBUG if "--debug" in sys.argv else logging.INFO
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=False
+    """The server's own lines (and uvicorn's) at INFO; libraries' only with --verbose."""
+    from ame import _logging
+
+    _logging.configure(
+        verbose=os.environ.get("AME_VERBOSE", "") not in ("", "0"),
+        debug="--debug" in sys.argv or os.environ.get("AME_DEBUG", "") not in ("", "0"),
+        ame_level=logging.INFO,
+        also_own=("uvicorn",),
+        fmt="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
 

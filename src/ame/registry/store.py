@@ -161,6 +161,9 @@ def activate(store: Store) -> None:
     """Point this process's ``mlflow`` at ``store`` (imports mlflow: call only when needed)."""
     import mlflow
 
+    from ame._logging import quiet_mlflow_output
+
+    quiet_mlflow_output()
     # MLflow also writes the URIs into os.environ "so that subprocesses inherit
     # them"; ame hands children their store explicitly (``Store.env``), and a
     # leaked variable would make a later ``resolve_store`` in this process pick

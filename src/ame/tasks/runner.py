@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import subprocess
 import threading
@@ -310,7 +309,9 @@ def _child_env(
     environment: Environment,
 ) -> dict[str, str]:
     """The environment of architecture.md: the store, the run, the project, the venv."""
-    env = dict(os.environ)
+    from ame._logging import user_environ
+
+    env = user_environ()
     for stale in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "PYTHONHOME", "VIRTUAL_ENV"):
         env.pop(stale, None)
     env.update(store.env())
