@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.tracking import MlflowClient
 
+    from ame.backends.base import Backend
     from ame.registry.store import Store
-    from ame.spec.model import Model, Project
+    from ame.spec.model import Model, Project, Task
     from ame.tasks import TaskRun
 
 logger = logging.getLogger(__name__)
@@ -46,10 +47,52 @@ TAG_AME_VERSION = "ame.version"
 TAG_CODE_VERSION = "ame.code_version"
 TAG_VALIDATION = "ame.validation"
 TAG_VALIDATION_RUN = "ame.validation_run_id"
+TAG_VALIDATION_REASON = "ame.validation_reason"
+TAG_OWNER = "ame.owner"
 
 PASSED, FAILED, PENDING, SKIPPED = "passed", "failed", "pending", "skipped"
+# A version whose validation never finished: ame was killed while it ran.
+KILLED = "killed"
 
 EventSink = Callable[[str], None]
+
+
+def _run_task(
+    backend: Optional[Backend],
+    project: Project,
+    task: Task,
+    store: Store,
+    *,
+    extra_env: dict[str, str],
+    on_output: Optional[EventSink],
+    tags: dict[str, str],
+    cpu_only: bool,
+) -> TaskRun:
+    """Run one task where ``backend`` says (None: this machine, exactly as before)."""
+    if backend is None:
+        from ame.tasks import run_task
+
+        return run_task(
+            project,
+            task,
+            store,
+            extra_env=extra_env,
+            on_output=on_output,
+            tags=tags,
+            cpu_only=cpu_only,
+        )
+    from ame.backends.base import TaskRequest
+
+    request = TaskRequest(
+        project=project,
+        task=task,
+        store=store,
+        extra_env=extra_env,
+        tags=tags,
+        cpu_only=cpu_only,
+        on_output=on_output,
+    )
+    return backend.run_task(request).wait(on_output)
 
 
 @dataclass
@@ -134,11 +177,17 @@ def check_code_version(store: Store, model: str, code_version: Optional[str]) ->
             )
 
 
-def find_produced_version(store: Store, model: str, run: TaskRun) -> tuple[str, bool]:
+def find_produced_version(
+    store: Store, model: str, run: TaskRun, tags: Optional[dict[str, str]] = None
+) -> tuple[str, bool]:
     """The version of ``model`` the training run produced: ``(version, registered_by_ame)``.
 
     The training code may have registered it itself (``registered_model_name``),
-    or only logged a model in its run; then ame registers that model.
+    or only logged a model in its run; then ame registers that model, with
+    ``tags`` given to the registry's create call itself, so that no version
+    ever exists without them (a kill right after registering leaves none
+    half-tagged). A version the training code registered is tagged by the
+    caller; ``ame.reconcile`` tags it if ame died before that.
     """
     client = _client(store)
     produced = _versions(client, model, f"run_id='{run.run_id}'")
@@ -148,7 +197,7 @@ def find_produced_version(store: Store, model: str, run: TaskRun) -> tuple[str, 
     from ame.registry import Registry
 
     try:
-        version = Registry(store).register_from_run(model, run.run_id)
+        version = Registry(store).register_from_run(model, run.run_id, tags=tags)
     except RegistryError as exc:
         elsewhere = client.search_model_versions(f"run_id='{run.run_id}'")
         if elsewhere:
@@ -184,19 +233,31 @@ def run_validation(
     *,
     on_output: Optional[EventSink] = None,
     cpu_only: bool = False,
+    mark_pending: bool = True,
+    backend: Optional[Backend] = None,
 ) -> tuple[str, Optional[TaskRun]]:
-    """Run the model's validation task against ``version``; tag and return the outcome."""
-    from ame.tasks import run_task
+    """Run the model's validation task against ``version``; tag and return the outcome.
+
+    While it runs the version is ``pending``, owned by this process
+    (``mark_pending=False`` when the caller tagged it so already), so a kill
+    leaves a version ``ame.reconcile`` can tell from a live validation.
+    """
+    from ame._owner import owner_token
 
     if model.validation is None:
         tag_version(store, model.name, version, {TAG_VALIDATION: SKIPPED})
         return SKIPPED, None
+    if mark_pending:
+        tag_version(
+            store, model.name, version, {TAG_VALIDATION: PENDING, TAG_OWNER: owner_token()}
+        )
     env = {
         "AME_MODEL_NAME": model.name,
         "AME_MODEL_VERSION": version,
         "AME_MODEL_URI": f"models:/{model.name}/{version}",
     }
-    run = run_task(
+    run = _run_task(
+        backend,
         project,
         model.validation.task,
         store,
@@ -267,6 +328,7 @@ def train(
     on_event: EventSink = _noop,
     on_output: Optional[EventSink] = None,
     cpu_only: bool = False,
+    backend: Optional[Backend] = None,
 ) -> TrainResult:
     """Train ``model_name``; validate, promote and (with autoDeploy) deploy what it produced.
 
@@ -275,8 +337,6 @@ def train(
     ``ValidationFailedError`` (exit 1) when validation fails: that version stays
     registered and tagged ``ame.validation=failed``, and nothing moves.
     """
-    from ame.tasks import run_task
-
     try:
         model = project.model(model_name)
     except KeyError:
@@ -287,6 +347,11 @@ def train(
     if model.training is None:
         raise LifecycleError(f"model '{model_name}' has no training task in {project.file}")
 
+    from ame.reconcile import reconcile
+
+    # Runs and versions a killed ame left RUNNING or pending are closed first,
+    # so that what follows (and ``ame status``) sees them as they are.
+    reconcile(project, store)
     code_version = read_code_version(project.root)
     if not allow_same_version:
         check_code_version(store, model.name, code_version)
@@ -296,7 +361,8 @@ def train(
     env = {"AME_MODEL_NAME": model.name}
     if code_version:
         env["AME_CODE_VERSION"] = code_version
-    run = run_task(
+    run = _run_task(
+        backend,
         project,
         task,
         store,
@@ -313,12 +379,16 @@ def train(
             exit_code=1,
         )
 
-    version, by_ame = find_produced_version(store, model.name, run)
+    from ame._owner import owner_token
+
     tags = {
         TAG_RUN_ID: run.run_id,
         TAG_TASK: task.name,
         TAG_AME_VERSION: __version__,
         TAG_VALIDATION: PENDING,
+        # Who is validating it: a pending version whose owner died is marked
+        # killed by ``ame.reconcile`` (so ``ame status`` never shows it pending).
+        TAG_OWNER: owner_token(),
     }
     from ame.tasks.runner import git_commit
 
@@ -326,14 +396,23 @@ def train(
         tags[TAG_GIT_COMMIT] = commit
     if code_version:
         tags[TAG_CODE_VERSION] = code_version
-    tag_version(store, model.name, version, tags)
+    version, by_ame = find_produced_version(store, model.name, run, tags)
+    if not by_ame:
+        tag_version(store, model.name, version, tags)
     how = "registered by ame from the run" if by_ame else "registered by the training code"
     on_event(f"{model.name} version {version} ({how}, run {run.run_id})")
 
     if model.validation is not None:
         on_event(f"validating {model.name}/{version} with task '{model.validation.task.name}'")
     outcome, vrun = run_validation(
-        project, model, store, version, on_output=on_output, cpu_only=cpu_only
+        project,
+        model,
+        store,
+        version,
+        on_output=on_output,
+        cpu_only=cpu_only,
+        mark_pending=False,
+        backend=backend,
     )
     result = TrainResult(
         model=model.name, version=version, run_id=run.run_id, validation=outcome, promoted=False
@@ -374,6 +453,7 @@ def validate_version(
     promote_on_pass: bool = False,
     on_output: Optional[EventSink] = None,
     cpu_only: bool = False,
+    backend: Optional[Backend] = None,
 ) -> tuple[str, str]:
     """Re-run validation of one version (default: the latest); return ``(version, outcome)``."""
     try:
@@ -391,7 +471,7 @@ def validate_version(
 
         Registry(store).get_version(model.name, version)  # raises a clear not-found error
     outcome, _ = run_validation(
-        project, model, store, version, on_output=on_output, cpu_only=cpu_only
+        project, model, store, version, on_output=on_output, cpu_only=cpu_only, backend=backend
     )
     if outcome in (PASSED, SKIPPED) and promote_on_pass:
         promote(store, model, version)
@@ -414,7 +494,9 @@ class ModelStatus:
 def status(project: Project, store: Store) -> list[ModelStatus]:
     """Each model's latest version and validation state, its champion and its deployment."""
     from ame.backends import local
+    from ame.reconcile import reconcile
 
+    reconcile(project, store)
     client = _client(store)
     deployments = {d.model: d for d in local.list_deployments(project.root) if d.alive}
     rows: list[ModelStatus] = []

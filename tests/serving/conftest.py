@@ -23,7 +23,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 @pytest.fixture(scope="session")
 def lr_server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``ame serve models:/lr/1`` with 2 workers, batching on and a small body limit."""
+    """``ame serve models:/lr/1`` with 2 workers, batching on, a small body limit and gRPC."""
     server = start_ame(
         store,
         [
@@ -31,6 +31,7 @@ def lr_server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             *("--max-latency-ms", "10", "--max-body-bytes", "200000"),
         ],
         tmp_path_factory.mktemp("lr-server"),
+        grpc=True,
     )
     yield server
     server.stop()

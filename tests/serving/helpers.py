@@ -57,6 +57,7 @@ class Server:
     url: str
     port: int
     log: Path
+    grpc_port: Optional[int] = None
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -93,9 +94,18 @@ class Store:
         }
 
 
-def start_ame(store: Store, args: list[str], tmp: Path, ready: str = "/v2/health/ready") -> Server:
-    """``ame serve ARGS`` on a free port, waited for until ready."""
+def start_ame(
+    store: Store,
+    args: list[str],
+    tmp: Path,
+    ready: str = "/v2/health/ready",
+    grpc: bool = False,
+) -> Server:
+    """``ame serve ARGS`` on a free port (and a gRPC one with ``grpc``), waited for until ready."""
     port = free_port()
+    grpc_port = free_port() if grpc else None
+    if grpc_port is not None:
+        args = [*args, "--grpc-port", str(grpc_port)]
     log = tmp / f"ame-serve-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -112,7 +122,7 @@ def start_ame(store: Store, args: list[str], tmp: Path, ready: str = "/v2/health
     except BaseException:
         Server(proc, url, port, log).stop(signal.SIGKILL)
         raise
-    return Server(proc, url, port, log)
+    return Server(proc, url, port, log, grpc_port)
 
 
 def start_mlflow(store: Store, model_uri: str, tmp: Path) -> Server:
@@ -148,7 +158,7 @@ def _make_store(root: Path) -> Store:
     from mlflow.pyfunc import PythonModel
     from sklearn.linear_model import LogisticRegression
 
-    class Scaled(PythonModel):  # type: ignore[misc]
+    class Scaled(PythonModel):
         """x * scale + n; sleeps ``sleep`` seconds first (to test draining)."""
 
         # No type hints on purpose: MLflow 3 would derive the signature from them.
@@ -204,3 +214,43 @@ def rows(n: int, seed: int = 1) -> list[list[float]]:
 
 def split_body(data: list[list[float]]) -> dict[str, Any]:
     return {"dataframe_split": {"columns": FEATURES, "data": data}}
+
+
+class ThreadServer:
+    """A real uvicorn server on 127.0.0.1 for an ASGI app of this process, in a thread.
+
+    For tests that serve many small models side by side (MLflow's own scoring
+    app and ame's for each): one process and its loaded models, real sockets.
+    """
+
+    def __init__(self, app: Any) -> None:
+        import threading
+
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            loop="asyncio",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self, timeout: float = 60.0) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"server on {self.url} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)

@@ -81,3 +81,58 @@ def test_concurrent_requests_are_batched_and_answered_in_order(
             assert ours == single
     after = _batches_over_one(httpx.get(lr_server.url + "/metrics").text)
     assert after > before, "no predict call merged more than one request"
+
+
+def _job(rows: int) -> Any:
+    from ame.serving.batching import Job, ModelState
+    from ame.serving.codec import Parsed
+
+    class Plan:
+        def parse(self, doc: Any) -> None:
+            return None
+
+        def build(self, parts: list[Any]) -> list[Any]:
+            return [v for p in parts for v in p]
+
+    class Model:
+        predictor = None
+
+    state = ModelState(
+        model=Model(), plan=Plan(), input_schema=None, output_name="p", fast_predict=lambda d: d
+    )
+    return Job(
+        state=state,
+        parsed=Parsed(key=None, rows=rows, part=list(range(rows))),
+        answer=lambda preds: (200, repr(list(preds)).encode(), b"text/plain"),
+        alone=lambda: (500, b"", b""),
+    )
+
+
+def test_a_pre_batched_request_does_not_wait_for_company() -> None:
+    """With another request being read, a small one waits for it; a full batch does not."""
+    from ame.serving.batching import Batcher
+    from ame.serving.metrics import Metrics
+
+    async def scenario() -> tuple[list[Any], float]:
+        metrics = Metrics()
+        batcher = Batcher(max_batch_size=8, max_latency_ms=60_000, metrics=metrics)
+        batcher.start()
+        loop = asyncio.get_running_loop()
+        try:
+            batcher.arriving = 1  # a request is being read: the batcher may wait for it
+            big = await asyncio.wait_for(batcher.submit(_job(8)), timeout=30)
+            small = loop.create_task(batcher.submit(_job(1)))
+            await asyncio.sleep(0)  # let the batcher take the small one and start waiting
+            batcher.arriving = 0  # the request being read is read: it is queued now
+            second = loop.create_task(batcher.submit(_job(2)))
+            replies = await asyncio.wait_for(asyncio.gather(small, second), timeout=30)
+            samples = next(iter(metrics.batch_size.collect())).samples
+            total = next(s.value for s in samples if s.name.endswith("_sum"))
+            return [big, *replies], total
+        finally:
+            batcher.arriving = 0
+            await batcher.stop()
+
+    replies, total = asyncio.run(scenario())
+    assert [r[1] for r in replies] == [b"[0, 1, 2, 3, 4, 5, 6, 7]", b"[0]", b"[0, 1]"]
+    assert total == 1 + 2  # two calls: the big one alone (1), then the small two merged (2)

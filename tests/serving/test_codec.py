@@ -10,7 +10,7 @@ import pytest
 from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
-from ame.serving.codec import ColumnPlan, parse_fast, predictions_json, split_predictions
+from ame.serving.codec import ColumnPlan, decode, parse_fast, predictions_json, split_predictions
 
 
 def _meta(schema: Schema) -> Model:
@@ -39,7 +39,15 @@ def test_plan_only_for_plain_required_columns() -> None:
         (b'{"dataframe_records": [{"a": true, "n": 2}]}', False),  # bool is not a number here
         (b'{"dataframe_records": [{"a": null, "n": 2}]}', False),
         (b'{"dataframe_records": [{"a": 1.5}]}', False),
-        (b'{"dataframe_split": {"columns": ["a", "n"], "data": [[1.5, 2]], "index": [0]}}', False),
+        (b'{"dataframe_split": {"columns": ["a", "n"], "data": [[1.5, 2]], "index": [0]}}', True),
+        (
+            b'{"dataframe_split": {"columns": ["a", "n"], "data": [[1.5, 2]], "index": [0, 1]}}',
+            False,
+        ),
+        (
+            b'{"dataframe_split": {"columns": ["a", "n"], "data": [[1.5, 2]], "index": [[0]]}}',
+            False,
+        ),
         (b'{"dataframe_split": {"columns": ["a", "n"], "data": []}}', False),
         (b'{"dataframe_records": [{"a": 1.5, "n": 2}], "params": {"k": 1}}', False),
         (b'{"inputs": {"a": [1.5], "n": [2]}}', False),
@@ -50,10 +58,13 @@ def test_fast_path_accepts_only_what_it_answers_exactly(body: bytes, accepted: b
     assert (parse_fast(PLAN, body, "application/json") is not None) is accepted
 
 
-def test_fast_path_needs_plain_json_content_type() -> None:
+def test_fast_path_reads_only_what_mlflow_reads_as_utf8_json() -> None:
     body = b'{"dataframe_records": [{"a": 1.5, "n": 2}]}'
-    assert parse_fast(PLAN, body, "application/json; charset=utf-8") is None
+    assert parse_fast(PLAN, body, "application/json; charset=utf-8") is not None
+    assert parse_fast(PLAN, body, "application/json; charset=latin-1") is None
+    assert parse_fast(PLAN, body, "application/json; format=pandas-split") is None
     assert parse_fast(PLAN, body, "text/csv") is None
+    assert parse_fast(PLAN, body, None) is None
 
 
 def test_frame_merges_requests_with_signature_dtypes() -> None:
@@ -64,10 +75,33 @@ def test_frame_merges_requests_with_signature_dtypes() -> None:
         b'{"dataframe_split": {"columns": ["n", "a"], "data": [[5, 0.5]]}}',
         "application/json",
     )
-    frame = PLAN.frame([first, second])  # type: ignore[list-item]
+    assert first is not None and second is not None and first.key == second.key
+    frame = PLAN.build([first.part, second.part])
     assert list(frame.columns) == ["a", "n"]
     assert frame.dtypes.tolist() == [np.dtype("float64"), np.dtype("int64")]
     assert frame.to_dict("list") == {"a": [1.0, 0.5], "n": [2, 5]}
+
+
+def test_merged_index_keeps_each_requests_own() -> None:
+    assert PLAN is not None
+    with_index = parse_fast(
+        PLAN,
+        b'{"dataframe_split": {"columns": ["a", "n"], "data": [[1, 2], [3, 4]], "index": [7, 9]}}',
+        "application/json",
+    )
+    without = parse_fast(
+        PLAN, b'{"dataframe_split": {"columns": ["a", "n"], "data": [[5, 6]]}}', "application/json"
+    )
+    assert with_index is not None and without is not None
+    assert PLAN.build([with_index.part, without.part]).index.tolist() == [7, 9, 0]
+
+
+def test_deep_json_is_refused_with_a_reason_and_bad_json_left_to_mlflow() -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    doc, refused = decode(deep)
+    assert doc is None and refused is not None and "nested deeper" in refused
+    assert decode(b'{"a": [1') == (None, None)
+    assert decode(b'{"a": 1}') == ({"a": 1}, None)
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import tritonclient.grpc as grpcclient
 
-from tests.serving.helpers import AME, Store, rows, split_body
+from tests.serving.helpers import AME, Store, free_port, rows, split_body
 
 pytestmark = pytest.mark.timeout(1500)
 
@@ -107,13 +108,22 @@ def test_deploy_list_follow_replace_logs_stop(store: Store, project: Path) -> No
         )
         assert again["pid"] == info["pid"]
 
-        # pinning a version replaces the deployment: new server first, then the old one stops
-        pinned = ame(store, project, "deploy", store.lr, "--version", "1", "--json")
+        # pinning a version replaces the deployment: new server first, then the old one
+        # stops; this one also serves v2 over gRPC, on both replicas' shared port
+        grpc_port = free_port()
+        pinned = ame(
+            store, project, "deploy", store.lr, "--version", "1", "--grpc-port", str(grpc_port),
+            "--json",
+        )  # fmt: skip
         assert pinned.returncode == 0, pinned.stderr
         new = json.loads(pinned.stdout)
         assert new["pid"] != info["pid"] and new["version"] == "1" and new["ref"] == f"{store.lr}/1"
+        assert new["grpc_port"] == grpc_port
+        assert json.loads(record.read_text())["grpc_port"] == grpc_port
         assert not _alive(info["pid"])
         assert httpx.post(new["url"] + "/invocations", json=split_body(rows(1))).status_code == 200
+        client_grpc = grpcclient.InferenceServerClient(url=f"127.0.0.1:{grpc_port}")
+        assert client_grpc.is_server_ready() and client_grpc.is_model_ready(store.lr, "1")
 
         logs = ame(store, project, "deployment", "logs", store.lr)
         assert logs.returncode == 0 and "serving" in logs.stdout
@@ -133,7 +143,9 @@ def test_deployment_errors_are_one_line_with_exit_code_2(store: Store, project: 
     missing = ame(store, project, "deployment", "stop", "nosuchmodel")
     assert missing.returncode == 2 and "no local deployment of 'nosuchmodel'" in missing.stderr
     unknown = ame(store, project, "deploy", "nosuchmodel-xyz")
-    assert unknown.returncode == 2 and "not registered" in unknown.stderr
+    # the registry's resolver words it; it names the model and stays on one line
+    assert unknown.returncode == 2 and "'nosuchmodel-xyz'" in unknown.stderr, unknown.stderr
+    assert unknown.stderr.startswith("error: ") and unknown.stderr.count("\n") == 1
     assert "Traceback" not in unknown.stderr
     bad = ame(store, project, "serve", "/no/such/dir/or-model!")
     assert bad.returncode == 2 and "invalid model reference" in bad.stderr

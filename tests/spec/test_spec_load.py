@@ -41,7 +41,7 @@ def test_full_form_normalises(full: Project) -> None:
     assert [str(d) for d in train.data_sets] == ["reviews"]
     assert train.artifacts is not None and train.artifacts.paths == ["reports/"]
     assert train.artifacts.save_changed_files is True
-    assert train.triggers is not None and train.triggers.schedule == "0 3 * * 1"
+    assert train.triggers is not None and str(train.triggers.schedule) == "0 3 * * 1"
     assert train.timeout == 9000.0
     assert full.task("check").executor.packages == ["scikit-learn"]
 
@@ -58,12 +58,13 @@ def test_full_form_normalises(full: Project) -> None:
     assert (dep.resources.cpu, dep.resources.memory) == (2.0, 4 * 1024**3)
     assert dep.batching is not None
     assert (dep.batching.max_batch_size, dep.batching.max_latency_ms) == (64, 2.5)
-    assert model.monitoring is not None and model.monitoring.schedule == "*/15 * * * *"
+    assert model.monitoring is not None and str(model.monitoring.schedule) == "*/15 * * * *"
     assert model.monitoring.task is not None
     assert model.monitoring.task.name == "sentiment.monitoring"
     assert model.monitoring.task.executor.command == "./monitor.sh"
     batch = model.batch_inference
-    assert batch is not None and batch.schedule == "@daily" and str(batch.data_set) == "reviews"
+    assert batch is not None and str(batch.schedule) == "@daily"
+    assert str(batch.data_set) == "reviews"
     assert batch.task is not None and batch.task.name == "check"
 
     ds = full.data_set("reviews")

@@ -94,6 +94,13 @@ class DeploymentInfo:
     log: str
     started: float
     workers: int = 1
+    # The v2 gRPC port, when the deployment serves one (``--grpc-port``).
+    grpc_port: Optional[int] = None
+    # "starting" from the moment its server is launched (so that a CLI killed
+    # while waiting still leaves a record to list and stop), "running" once ready.
+    state: str = "running"
+    # The record of the deployment this one replaces, until that one is stopped.
+    previous: Optional[dict[str, Any]] = None
     alive: bool = False
     healthy: bool = False
 
@@ -164,6 +171,8 @@ def settings_from_project(model: str, project_root: Optional[Path]) -> ServeSett
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # a record written just before its server was launched
+        return False
     import psutil
 
     try:
@@ -182,13 +191,15 @@ def _healthy(url: str, timeout: float = 2.0) -> bool:
 
 
 def _read_record(path: Path) -> Optional[DeploymentInfo]:
+    from ame.boundedio import InputLimitError, loads_json, read_regular_file
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(read_regular_file(path, 1 << 20, what="deployment record"))
         fields = DeploymentInfo.__dataclass_fields__
         info = DeploymentInfo(**{k: v for k, v in data.items() if k in fields})
         info.pid, info.port = int(info.pid), int(info.port)
         return info
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, InputLimitError) as exc:
         log.debug("unreadable deployment record %s: %s", path, exc)
         return None
 
@@ -289,6 +300,7 @@ def deploy(
     max_latency_ms: Optional[float] = None,
     poll_interval: Optional[float] = None,
     timeout: float = 180.0,
+    grpc_port: Optional[int] = None,
 ) -> DeploymentInfo:
     """Start (or replace) the local deployment of ``model`` and return it once it answers.
 
@@ -319,6 +331,7 @@ def deploy(
             old.ref == ref
             and old.workers == workers
             and (port is None or port == old.port)
+            and (grpc_port is None or grpc_port == old.grpc_port)
             and "@" in ref
             and _healthy(old.url)
         )
@@ -346,55 +359,82 @@ def deploy(
         cmd += ["--max-latency-ms", str(latency)]
     if poll_interval is not None:
         cmd += ["--poll-interval", str(poll_interval)]
+    if grpc_port is not None:
+        # gRPC listens with SO_REUSEPORT: during a replacement the old and the
+        # new server share the port until the old one is drained
+        cmd += ["--grpc-port", str(grpc_port)]
     env = {**os.environ, **store.env(), "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("AME_DEBUG", None)
     if settings.resources is not None:
         # The server applies them again itself; setting the thread variables at
         # exec makes them visible to tools that read a process's environment.
         env.update(resource_limits(settings.resources).env)
-    with logfile.open("ab") as out:
-        out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=root,
-            env=env,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout
-    while not _healthy(url, timeout=1.0):
-        if proc.poll() is not None:
-            tail = _log_tail(logfile)
-            raise DeploymentError(
-                f"the server for {ref} exited with code {proc.returncode}: {tail} (log: {logfile})"
-            )
-        if time.monotonic() > deadline:
-            _terminate(proc.pid, 5.0)
-            raise DeploymentError(
-                f"the server for {ref} was not ready after {timeout:.0f}s (log: {logfile})"
-            )
-        time.sleep(0.2)
-
+    # The record exists before the server does, and names it from the moment
+    # it has a pid: the server runs detached, so whatever happens to this
+    # process from here on, ``deployment list`` and ``stop`` find it (and
+    # ``stop`` also finds a server by the ``--record`` on its command line).
     info = DeploymentInfo(
         model=model,
         ref=ref,
-        version=_served_version(url, model) or resolved,
+        version=resolved,
         url=url,
-        pid=proc.pid,
+        pid=0,
         port=wanted,
         log=str(logfile),
         started=time.time(),
         workers=workers,
-        alive=True,
-        healthy=True,
+        grpc_port=grpc_port,
+        state="starting",
+        previous={k: v for k, v in old.record().items() if k != "previous"} if old else None,
     )
     _write_record(record, info)
+    try:
+        with logfile.open("ab") as out:
+            out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
+            out.flush()
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=root,
+                env=env,
+                start_new_session=True,
+            )
+        info.pid = proc.pid
+        _write_record(record, info)
+        deadline = time.monotonic() + timeout
+        while not _healthy(url, timeout=1.0):
+            if proc.poll() is not None:
+                tail = _log_tail(logfile)
+                raise DeploymentError(
+                    f"the server for {ref} exited with code {proc.returncode}: {tail} "
+                    f"(log: {logfile})"
+                )
+            if time.monotonic() > deadline:
+                _terminate(proc.pid, 5.0)
+                raise DeploymentError(
+                    f"the server for {ref} was not ready after {timeout:.0f}s (log: {logfile})"
+                )
+            time.sleep(0.2)
+    except BaseException:
+        # Failed (or interrupted) before it was ready: the record goes back to
+        # what it was, so it never names a server that is not there.
+        if old is not None:
+            _write_record(record, old)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                record.unlink()
+        raise
+
+    info.version = _served_version(url, model) or resolved
+    info.state = "running"
+    info.alive = info.healthy = True
     if old is not None:
         log.info("stopping the previous deployment of %s (pid %d)", model, old.pid)
         _terminate(old.pid, 30.0)
+    info.previous = None
+    _write_record(record, info)
     return info
 
 
@@ -426,21 +466,57 @@ def get_deployment(model: str, project_root: Optional[Path] = None) -> Deploymen
     return info
 
 
-def stop_deployment(
-    model: str, project_root: Optional[Path] = None, timeout: float = 30.0
-) -> DeploymentInfo:
-    """Stop ``model``'s deployment (drain, then kill after ``timeout``) and remove its record."""
-    root = project_root_for(project_root)
-    info = get_deployment(model, root)
-    if info.alive:
-        _terminate(info.pid, timeout)
+def _servers_for(record: Path) -> list[int]:
+    """Pids of this user's ``ame serve`` processes started with ``--record record``.
+
+    A deployment's server carries its record's path on its command line, so it
+    can be found even when the record lost its pid (the CLI was killed between
+    launching it and writing the pid down).
+    """
+    import psutil
+
+    wanted = str(record)
+    found = []
+    for proc in psutil.process_iter(["cmdline", "uids"]):
+        with contextlib.suppress(psutil.Error, TypeError, ValueError):
+            args = proc.info["cmdline"] or []
+            mine = proc.info["uids"] is None or proc.info["uids"].real == os.getuid()
+            if mine and "--record" in args and args[args.index("--record") + 1 :][:1] == [wanted]:
+                found.append(proc.pid)
+    return found
+
+
+def _stop_pid(pid: int, timeout: float) -> None:
+    if pid <= 0:
+        return
+    if _alive(pid):
+        _terminate(pid, timeout)
     else:
         # its server died; workers it left behind are still in its session
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(info.pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
+
+
+def stop_deployment(
+    model: str, project_root: Optional[Path] = None, timeout: float = 30.0
+) -> DeploymentInfo:
+    """Stop ``model``'s deployment (drain, then kill after ``timeout``) and remove its record.
+
+    Also stops the deployment it was replacing (``previous``) and any server
+    still running for this record, and cleans up a record whose server died.
+    """
+    root = project_root_for(project_root)
+    info = get_deployment(model, root)
+    path = record_path(root, model)
+    _stop_pid(info.pid, timeout)
+    if info.previous:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            _stop_pid(int(info.previous["pid"]), timeout)
+    for pid in _servers_for(path):
+        _stop_pid(pid, timeout)
     info.alive = info.healthy = False
     with contextlib.suppress(FileNotFoundError):
-        record_path(root, model).unlink()
+        path.unlink()
     return info
 
 

@@ -16,6 +16,12 @@ COMMAND_MODULES = (
     "ame.cli.serve_cmds",  # serve, deploy, deployment ...
     "ame.cli.package_cmds",  # package ...
     "ame.cli.lifecycle_cmds",  # init, train, status, model validate
+    "ame.cli.render_cmds",  # render kubernetes
+    "ame.cli.image_cmds",  # image dockerfile, image build
+    "ame.cli.monitor_cmds",  # monitor
+    "ame.cli.batch_cmds",  # predict, batch
+    "ame.cli.backend_cmds",  # backend status
+    "ame.cli.schedule_cmds",  # schedule list, scheduler run|start|stop|status
 )
 
 
@@ -38,6 +44,14 @@ TOP_LEVEL: dict[str, tuple[str, ...]] = {
     "init": ("ame.cli.lifecycle_cmds",),
     "train": ("ame.cli.lifecycle_cmds",),
     "status": ("ame.cli.lifecycle_cmds",),
+    "schedule": ("ame.cli.schedule_cmds",),
+    "scheduler": ("ame.cli.schedule_cmds",),
+    "render": ("ame.cli.render_cmds",),
+    "image": ("ame.cli.image_cmds",),
+    "monitor": ("ame.cli.monitor_cmds",),
+    "predict": ("ame.cli.batch_cmds",),
+    "batch": ("ame.cli.batch_cmds",),
+    "backend": ("ame.cli.backend_cmds",),
 }
 
 

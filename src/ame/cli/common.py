@@ -25,14 +25,27 @@ def __getattr__(name: str) -> Any:
 
     Importing Rich costs about 50 ms, more than some commands take (``ame task
     run`` of a quick task prints through plain ``typer.echo``).
+
+    A console whose stream is not a terminal never wraps: Rich would otherwise
+    fold every line at 80 columns, mid-message, for a script reading a pipe.
+    Tables go through ``ame.cli.output``, which prints them as plain columns there.
     """
     if name not in ("console", "err_console"):
         raise AttributeError(f"module 'ame.cli.common' has no attribute {name!r}")
     if name not in _consoles:
         from rich.console import Console
 
-        _consoles[name] = Console(highlight=False, stderr=name == "err_console")
+        made = Console(highlight=False, stderr=name == "err_console")
+        if not made.is_terminal:
+            made.soft_wrap = True
+            made.width = _PIPED_WIDTH
+        _consoles[name] = made
     return _consoles[name]
+
+
+# Wide enough that no line (a tree of ``ame show``, a message) is ever folded
+# when piped; Rich pads nothing to this width.
+_PIPED_WIDTH = 1 << 14
 
 TrackingUriOption = Annotated[
     Optional[str],

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ame.cli.backend_cmds import BackendOption, task_backend
 from ame.cli.common import (
     CpuOnlyOption,
     FileOption,
@@ -26,7 +27,10 @@ def _load(file: Optional[Path], tracking_uri: Optional[str]):  # type: ignore[no
 
 
 def _stream(line: str) -> None:
-    console.print(f"[dim]│[/dim] {line}", markup=True, highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # The task's own text is never read as markup ("[INFO]", "[/x]" are data).
+    console.print(f"[dim]│[/dim] {escape(line)}", markup=True, highlight=False, soft_wrap=True)
 
 
 def _event(message: str) -> None:
@@ -75,6 +79,7 @@ def train(
     cpu_only: CpuOnlyOption = False,
     file: FileOption = None,
     tracking_uri: TrackingUriOption = None,
+    backend: BackendOption = None,
 ) -> None:
     """Train MODEL, validate the new version, promote it and deploy it if autoDeploy is set.
 
@@ -85,6 +90,12 @@ def train(
     from ame import lifecycle
 
     project, store = _load(file, tracking_uri)
+    from ame.backends.kubernetes.keys import model_tasks, warn_unless_cluster
+
+    warn_unless_cluster(project, models=[model], tasks=model_tasks(project, model))
+    from ame.cli.schedule_cmds import echo_unscheduled
+
+    echo_unscheduled(project)
     result = lifecycle.train(
         project,
         model,
@@ -94,6 +105,7 @@ def train(
         on_event=_event,
         on_output=_stream,
         cpu_only=cpu_only,
+        backend=task_backend(backend, project, tracking_uri),
     )
     summary = f"{result.model} version {result.version}: validation {result.validation}"
     if result.promoted:
@@ -114,20 +126,19 @@ def status(
     """
     from dataclasses import asdict
 
-    from rich.table import Table
-
     from ame import lifecycle
+    from ame.cli import output
 
     project, store = _load(file, tracking_uri)
-    rows = lifecycle.status(project, store)
+    from ame.cli.schedule_cmds import echo_unscheduled
+
+    echo_unscheduled(project)
+    rows_in = lifecycle.status(project, store)
     if as_json:
-        print_json([asdict(r) for r in rows])
+        print_json([asdict(r) for r in rows_in])
         return
-    table = Table(title=f"project {project.name}")
-    for column in ("model", "latest", "validation", "champion", "deployed", "url"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
+    rows = [
+        (
             r.model,
             r.latest_version or "-",
             r.latest_validation or "-",
@@ -135,7 +146,13 @@ def status(
             r.deployed_version or "-",
             r.deployment_url or "-",
         )
-    console.print(table)
+        for r in rows_in
+    ]
+    output.table(
+        ("model", "latest", "validation", "champion", "deployed", "url"),
+        rows,
+        title=f"project {project.name}",
+    )
 
 
 def validate_model(
@@ -149,6 +166,7 @@ def validate_model(
     cpu_only: CpuOnlyOption = False,
     file: FileOption = None,
     tracking_uri: TrackingUriOption = None,
+    backend: BackendOption = None,
 ) -> None:
     """Re-run MODEL's validation task on one version; exit 1 if it fails.
 
@@ -166,6 +184,7 @@ def validate_model(
         promote_on_pass=promote,
         on_output=_stream,
         cpu_only=cpu_only,
+        backend=task_backend(backend, project, tracking_uri),
     )
     if outcome == lifecycle.FAILED:
         raise ValidationFailedError(f"{model} version {checked} failed validation")

@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
+from ame.cli import output
 from ame.cli.common import FileOption, JsonOption, TrackingUriOption, console, err_console
 from ame.cli.common import print_json as _print_json
 from ame.errors import AmeError, ProjectNotFoundError, RegistryError, StoreError
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from ame.registry.facade import Registry
     from ame.registry.records import ModelRecord, VersionRecord
     from ame.registry.store import Store
@@ -96,51 +95,44 @@ def _when(record: ModelRecord | VersionRecord) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M") if stamp else ""
 
 
-def _short(text: Optional[str], width: int = 48) -> str:
-    if not text:
-        return ""
-    line = text.splitlines()[0]
-    return line if len(line) <= width else line[: width - 1] + "…"
+def _first_line(text: Optional[str]) -> str:
+    return text.splitlines()[0] if text else ""
 
 
-def _models_table(models: Iterable[ModelRecord]) -> Table:
-    from rich.markup import escape
-    from rich.table import Table
+_MODEL_COLUMNS = ("name", "latest", "aliases", "updated", "description")
+_VERSION_COLUMNS = ("version", "aliases", "status", "run", "created", "tags", "description")
 
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("name", "latest", "aliases", "updated", "description"):
-        table.add_column(column)
-    for m in models:
-        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()))
-        table.add_row(
-            f"[cyan]{escape(m.name)}[/cyan]",
+
+def _print_models(models: Iterable[ModelRecord]) -> None:
+    """The models table, through the output layer (whole values, piped or not)."""
+    rows = [
+        (
+            m.name,
             m.latest_version or "-",
-            escape(aliases),
+            ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items())),
             _when(m),
-            escape(_short(m.description)),
+            _first_line(m.description),
         )
-    return table
+        for m in models
+    ]
+    output.table(_MODEL_COLUMNS, rows, styles={"name": "cyan"})
 
 
-def _versions_table(versions: Iterable[VersionRecord]) -> Table:
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(show_edge=False, header_style="bold")
-    for column in ("version", "aliases", "status", "run", "created", "tags", "description"):
-        table.add_column(column)
-    for v in versions:
-        tags = ", ".join(f"{k}={val}" for k, val in sorted(v.tags.items()))
-        table.add_row(
-            f"[cyan]{v.version}[/cyan]",
-            escape(", ".join(v.aliases)),
+def _print_versions(versions: Iterable[VersionRecord]) -> None:
+    """The versions table: every alias that points at a version, the full run id."""
+    rows = [
+        (
+            v.version,
+            ", ".join(v.aliases),
             v.status or "",
-            (v.run_id or "")[:12],
+            v.run_id or "",
             _when(v),
-            escape(_short(tags, 40)),
-            escape(_short(v.description)),
+            ", ".join(f"{k}={val}" for k, val in sorted(v.tags.items())),
+            _first_line(v.description),
         )
-    return table
+        for v in versions
+    ]
+    output.table(_VERSION_COLUMNS, rows, styles={"version": "cyan"})
 
 
 def _page_hint(token: Optional[str]) -> None:
@@ -198,7 +190,7 @@ def list_models(
     if not models:
         console.print("no registered models")
         return
-    console.print(_models_table(models))
+    _print_models(models)
     _page_hint(token)
 
 
@@ -237,7 +229,7 @@ def show(
     for key, value in sorted(model.tags.items()):
         console.print(f"tag {escape(key)}={escape(value)}")
     if page.items:
-        console.print(_versions_table(page.items))
+        _print_versions(page.items)
     _page_hint(page.next_page_token)
 
 
@@ -281,7 +273,7 @@ def versions(
         else:
             console.print(f"model {name} has no versions")
         return
-    console.print(_versions_table(items))
+    _print_versions(items)
     _page_hint(token)
 
 
@@ -440,10 +432,19 @@ def alias(
         Optional[str], typer.Argument(help="The version the alias points at (moved if set).")
     ] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Remove the alias.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Move it even to a version whose validation is pending or failed."
+        ),
+    ] = False,
     tracking_uri: TrackingUriOption = None,
     file: FileOption = None,
 ) -> None:
     """Point an alias at a version (moving it if it exists), or remove it with --delete.
+
+    A version whose validation is pending or failed is refused without --force
+    (models with no validation task in ame.yml are exempt).
 
     Examples:
       [bold]ame model alias fraud champion 3[/bold]
@@ -458,8 +459,26 @@ def alias(
         return
     if version is None:
         raise RegistryError("give the VERSION the alias points at (or --delete)")
-    registry.set_alias(name, alias_name, version)
+    registry.set_alias(
+        name, alias_name, version, validation_task=_has_validation_task(name, file), force=force
+    )
     console.print(f"{name}@{alias_name} → version {version}")
+
+
+def _has_validation_task(name: str, file: Optional[Path]) -> Optional[bool]:
+    """Whether ame.yml gives model ``name`` a validation task; None when it cannot say.
+
+    None (no ame.yml, an invalid one, a model it does not define) leaves the
+    alias policy to the version's own validation tag.
+    """
+    from ame.errors import AmeError
+    from ame.spec import load_project
+
+    try:
+        project = load_project(file)
+        return project.model(name).validation is not None
+    except (AmeError, KeyError):
+        return None
 
 
 @model_app.command("tag")

@@ -53,8 +53,13 @@ def _human(size: float) -> str:
 
 def _passphrase_from_env(var: str) -> str:
     value = os.environ.get(var)
-    if not value:
+    if value is None:
         raise PackageError(f"environment variable {var} (named by --passphrase-env) is not set")
+    if not value:
+        raise PackageError(
+            f"environment variable {var} (named by --passphrase-env) is empty: "
+            "a passphrase cannot be empty"
+        )
     return value
 
 
@@ -103,14 +108,44 @@ class _Bar:
 
 
 def build(
-    model: Annotated[
-        str, typer.Argument(help="NAME/VERSION, NAME@ALIAS, or an MLflow model directory.")
-    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="The package file to write.")],
+    model: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            metavar="[MODEL | PATH...]",
+            help="NAME/VERSION, NAME@ALIAS or an MLflow model directory; "
+            "after --files, more files or folders.",
+            show_default=False,
+        ),
+    ] = None,
+    files: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--files",
+            help="Plain model files or folders, instead of MODEL (more may follow).",
+            show_default=False,
+        ),
+    ] = None,
     hooks: Annotated[
         Optional[Path],
         typer.Option(
             "--hooks", help="Directory with pre.py (preprocess) and/or post.py (postprocess)."
+        ),
+    ] = None,
+    manifest: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--manifest",
+            help="Your manifest.json, kept in the package (its entry_point loads --files).",
+            show_default=False,
+        ),
+    ] = None,
+    label: Annotated[
+        Optional[str],
+        typer.Option(
+            "--name",
+            help="The model name a package of --files reports (default: the file's).",
+            show_default=False,
         ),
     ] = None,
     encrypt: Annotated[
@@ -128,14 +163,25 @@ def build(
     ] = None,
     tracking_uri: TrackingUriOption = None,
 ) -> None:
-    """Package a model version into one file, optionally encrypted.
+    """Package a model version, or plain model files, into one file, optionally encrypted.
 
-    Example: ame package build churn/3 -o churn-3.amepkg --hooks hooks \
-    --encrypt --generate-key churn.key
+    Examples:
+      ame package build churn/3 -o churn-3.amepkg --hooks hooks --encrypt --generate-key churn.key
+      ame package build --files models --hooks hooks --manifest manifest.json \
+        -o stock.amepkg --encrypt --generate-key stock.key
     """
     from ame.packaging.build import build_package
     from ame.packaging.keys import generate_key_file, read_key_file
 
+    # ``--files a b c``: the words after the option are more files, as for
+    # ``ame model register --files``; without --files the one word is the model.
+    source: Optional[str] = None
+    if files:
+        files = [*files, *(Path(p) for p in model or [])]
+    elif model:
+        if len(model) > 1:
+            raise PackageError(f"give one model, not {len(model)} (or --files PATH...)")
+        source = model[0]
     methods = [m for m in (passphrase_env, key_file, generate_key) if m is not None]
     if len(methods) > 1:
         raise PackageError("give only one of --passphrase-env, --key-file and --generate-key")
@@ -161,9 +207,12 @@ def build(
     try:
         with _Bar(f"packaging {output.name}") as bar:
             result = build_package(
-                model,
+                source,
                 output,
+                files=files,
                 hooks_dir=hooks,
+                manifest_file=manifest,
+                name=label,
                 key=key,
                 passphrase=passphrase,
                 tracking_uri=tracking_uri,
@@ -179,6 +228,8 @@ def build(
     console.print(
         f"built {result.path} from {what}: {len(m['files'])} files, {_human(result.size)}"
     )
+    if m.get("user_manifest"):
+        console.print(f"your manifest is kept as {m['user_manifest']}")
     if result.key_id:
         how = "passphrase (scrypt)" if passphrase is not None else "key"
         console.print(f"encrypted with AES-256-GCM, {how}, key id {result.key_id}")
@@ -199,8 +250,7 @@ def inspect(
 
     Example: ame package inspect churn-3.amepkg --json
     """
-    from rich.table import Table
-
+    from ame.cli import output
     from ame.packaging.inspect import inspect_package
 
     manifest = inspect_package(package)
@@ -232,11 +282,12 @@ def inspect(
         console.print("encryption none")
     hooks = [h for h in (manifest["hooks"].get("pre"), manifest["hooks"].get("post")) if h]
     console.print(f"hooks      {', '.join(hooks) if hooks else 'none'}")
+    console.print(f"user manifest {manifest.get('user_manifest') or 'none'}")
     console.print(f"signature  {'yes' if model.get('signature') else 'none'}")
-    table = Table("file", "size", "sha256", box=None)
-    for entry in manifest["files"]:
-        table.add_row(entry["path"], _human(entry["size"]), entry["sha256"][:16] + "...")
-    console.print(table)
+    output.table(
+        ("file", "size", "sha256"),
+        [(e["path"], _human(e["size"]), e["sha256"]) for e in manifest["files"]],
+    )
 
 
 def verify(
@@ -371,8 +422,16 @@ def predict(
     print_json({"predictions": result})
 
 
+def _sweep_stale_plaintext() -> None:
+    """Before any package command: remove decrypted files that killed processes left behind."""
+    from ame.packaging.scratch import sweep_stale
+
+    sweep_stale()
+
+
 def register(app: typer.Typer) -> None:
     """Add ``ame package ...`` to ``app``."""
+    package_app.callback()(_sweep_stale_plaintext)
     package_app.command("build")(build)
     package_app.command("inspect")(inspect)
     package_app.command("verify")(verify)

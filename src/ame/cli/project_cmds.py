@@ -37,12 +37,18 @@ def validate(file: FileOption = None) -> None:
     from ame.spec.loader import display_name
 
     project = _load(file)
+    from ame.backends.kubernetes.keys import warn_unless_cluster
+
+    warn_unless_cluster(project)
     shown = str(file) if file is not None and file.is_file() else display_name(project.file)
     models = len(project.models)
     tasks = len(project.all_tasks())
     typer.echo(
         f"ok: {shown} ({models} model{'s' * (models != 1)}, {tasks} task{'s' * (tasks != 1)})"
     )
+    from ame.cli.schedule_cmds import echo_unscheduled
+
+    echo_unscheduled(project)
 
 
 def show(file: FileOption = None, as_json: JsonOption = False) -> None:

@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from ame.cli.common import FileOption, JsonOption, TrackingUriOption, console, print_json
+from ame.cli.render_cmds import BackendOption, DryRunOption
 
 deployment_app = typer.Typer(
     name="deployment",
@@ -30,6 +31,16 @@ PortOption = Annotated[
         "--port",
         "-p",
         help="Port (default: ame.yml deployment.port, else 8080).",
+        show_default=False,
+    ),
+]
+GrpcPortOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--grpc-port",
+        min=1,
+        max=65535,
+        help="Also serve the open inference protocol v2 over gRPC on this port.",
         show_default=False,
     ),
 ]
@@ -67,6 +78,20 @@ PollOption = Annotated[
 ]
 
 
+def _on_cluster(backend: Optional[str], file: Optional[Path], model: str) -> bool:
+    """True for the kubernetes backend; on the local one, warn about cluster-only keys."""
+    from ame.cli.render_cmds import choose_backend, project_or_none
+
+    project = project_or_none(file)
+    if choose_backend(backend, project) == "kubernetes":
+        return True
+    if project is not None:
+        from ame.backends.kubernetes.keys import warn_local
+
+        warn_local(project, models=[model], tasks=[])
+    return False
+
+
 def _project_root(file: Optional[Path]) -> Optional[Path]:
     if file is None:
         return None
@@ -93,6 +118,7 @@ def serve(
     ],
     host: HostOption = "127.0.0.1",
     port: PortOption = None,
+    grpc_port: GrpcPortOption = None,
     workers: WorkersOption = None,
     max_batch_size: BatchOption = None,
     max_latency_ms: LatencyOption = None,
@@ -106,6 +132,24 @@ def serve(
             "--max-memory",
             help="Resident memory per worker, e.g. 2Gi; a worker over it is restarted "
             "(default: ame.yml deployment.resources.memory, else none).",
+            show_default=False,
+        ),
+    ] = None,
+    log_payloads: Annotated[
+        bool,
+        typer.Option(
+            "--log-payloads",
+            help="Log requests and predictions for `ame monitor` (also on with ame.yml "
+            "monitoring.log).",
+        ),
+    ] = False,
+    sample_rate: Annotated[
+        Optional[float],
+        typer.Option(
+            "--sample-rate",
+            min=0.0,
+            max=1.0,
+            help="Share of requests logged (default: monitoring.log.sampleRate, else 1).",
             show_default=False,
         ),
     ] = None,
@@ -131,6 +175,9 @@ def serve(
         name = parse_model_ref(model).name
         if name:
             settings = settings_from_project(name, _project_root(file))
+            from ame.backends.kubernetes.keys import warn_for_model
+
+            warn_for_model(name, _project_root(file))
     memory: Optional[int] = None
     if settings is not None and settings.resources is not None:
         memory = apply_resources(settings.resources)
@@ -160,6 +207,36 @@ def serve(
         tracking_uri=tracking_uri,
         record_path=str(record) if record else None,
         max_memory=memory,
+        grpc_port=grpc_port,
+        payload_log=_payload_log(model, file, tracking_uri, log_payloads, sample_rate),
+    )
+
+
+def _payload_log(
+    model: str,
+    file: Optional[Path],
+    tracking_uri: Optional[str],
+    log_payloads: bool,
+    sample_rate: Optional[float],
+) -> object:
+    """The payload log settings (ame.monitoring) for a registered model, else None."""
+    from ame.registry.uris import parse_model_ref
+    from ame.serving.sources import names_registered_model
+
+    if not names_registered_model(model):
+        if log_payloads:
+            from ame.errors import ServingError
+
+            raise ServingError("--log-payloads needs a registered model (NAME, NAME@ALIAS...)")
+        return None
+    from ame.monitoring.serving import settings_for
+
+    return settings_for(
+        parse_model_ref(model).name or model,
+        project_root=_project_root(file),
+        tracking_uri=tracking_uri,
+        log_payloads=log_payloads,
+        sample_rate=sample_rate,
     )
 
 
@@ -171,6 +248,7 @@ def deploy(
     ] = None,
     host: HostOption = "127.0.0.1",
     port: PortOption = None,
+    grpc_port: GrpcPortOption = None,
     workers: WorkersOption = None,
     max_batch_size: BatchOption = None,
     max_latency_ms: LatencyOption = None,
@@ -181,12 +259,21 @@ def deploy(
     tracking_uri: TrackingUriOption = None,
     file: FileOption = None,
     json_out: JsonOption = False,
+    backend: BackendOption = None,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Start a model's local deployment in the background and print its URL.
 
     Without --version or --alias the champion alias is followed (else the latest
     version is pinned). Example: [bold]ame deploy iris --alias champion[/bold]
+    With --backend kubernetes the champion is rolled out on the cluster (see
+    docs/kubernetes.md); --dry-run prints what would be applied.
     """
+    if _on_cluster(backend, file, model):
+        from ame.cli.render_cmds import cluster_deploy
+
+        cluster_deploy(model, file, tracking_uri, dry_run, version=version)
+        return
     from ame.backends.local import deploy as run_deploy
 
     info = run_deploy(
@@ -201,6 +288,7 @@ def deploy(
         max_batch_size=max_batch_size,
         max_latency_ms=max_latency_ms,
         poll_interval=poll_interval,
+        grpc_port=grpc_port,
     )
     if json_out:
         print_json(info.record())
@@ -212,27 +300,40 @@ def deploy(
 
 
 @deployment_app.command("list")
-def list_cmd(file: FileOption = None, json_out: JsonOption = False) -> None:
-    """List local deployments with their version, URL, pid and health.
+def list_cmd(
+    file: FileOption = None, json_out: JsonOption = False, backend: BackendOption = None
+) -> None:
+    """List deployments with their version, URL, pid and health: local ones, then clusters'.
 
+    Without --backend, every backend the project or AME_BACKEND/RAY_ADDRESS configures.
     Example: [bold]ame deployment list --json[/bold]
     """
     from ame.backends.local import list_deployments
+    from ame.cli.backend_cmds import deployments_elsewhere, show_deployments
 
-    infos = list_deployments(_project_root(file))
+    others = deployments_elsewhere(backend, file)
+    infos = [] if backend not in (None, "local") else list_deployments(_project_root(file))
     if json_out:
-        print_json([{**i.record(), "alive": i.alive, "healthy": i.healthy} for i in infos])
+        print_json(
+            [{**i.record(), "alive": i.alive, "healthy": i.healthy} for i in infos]
+            + [o.as_dict() for o in others]
+        )
         return
+    show_deployments(others)
     if not infos:
-        console.print("no local deployments")
+        console.print("no local deployments" if backend in (None, "local") else "no deployments")
         return
-    from rich.table import Table
+    from ame.cli import output
 
-    table = Table("model", "version", "ref", "url", "pid", "workers", "health")
+    colours = {"ready": "green", "not ready": "yellow", "dead": "red"}
+    rows = []
     for i in infos:
         health = "ready" if i.healthy else ("not ready" if i.alive else "dead")
-        table.add_row(i.model, i.version, i.ref, i.url, str(i.pid), str(i.workers), health)
-    console.print(table)
+        rows.append(
+            (i.model, i.version, i.ref, i.url, str(i.pid), str(i.workers),
+             output.Styled(health, colours[health]))
+        )  # fmt: skip
+    output.table(("model", "version", "ref", "url", "pid", "workers", "health"), rows)
 
 
 @deployment_app.command("stop")

@@ -21,6 +21,7 @@ from ame.cli.common import (
     TrackingUriOption,
     print_json,
 )
+from ame.cli.render_cmds import BackendOption, DryRunOption
 from ame.errors import AmeError, SecretError, TaskError, TaskFailedError
 
 if TYPE_CHECKING:
@@ -69,9 +70,12 @@ def run_cmd(
         typer.Option("--env", "-e", help="Extra KEY=VALUE for the task (repeatable)."),
     ] = None,
     cpu_only: CpuOnlyOption = False,
+    backend: BackendOption = None,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Run a task locally, with live logs; the exit code is the task's.
 
+    With --backend kubernetes it runs as a Job on the cluster (--dry-run prints it).
     Example: ame task run train -e EPOCHS=3
     """
     from ame.tasks import prepare_environment, run_task
@@ -85,6 +89,31 @@ def run_cmd(
         extra[key] = value
     project = _load(file)
     task = _task(project, name)
+    from ame.cli.render_cmds import choose_backend
+
+    if choose_backend(backend, project) == "kubernetes":
+        from ame.cli.render_cmds import cluster_task_run
+
+        if extra:
+            raise TaskError("--env is for local runs; on kubernetes set the task's env in ame.yml")
+        cluster_task_run(name, file, tracking_uri, dry_run)
+        return
+    if choose_backend(backend, project) == "ray":
+        from ame.cli.backend_cmds import run_task_on
+
+        run_task_on(
+            backend,
+            project,
+            task,
+            tracking_uri,
+            extra_env=extra,
+            cpu_only=cpu_only,
+            rebuild=rebuild,
+        )
+        return
+    from ame.backends.kubernetes.keys import warn_local
+
+    warn_local(project, models=[], tasks=[name])
     store = _store(tracking_uri, project)
     preflight(project, task, cpu_only=cpu_only)
     # The spinner (and Rich) only when the environment has to be built: a cached
@@ -160,22 +189,24 @@ def list_cmd(
     if as_json:
         print_json(runs)
         return
-    from rich.table import Table
+    from ame.cli import output
 
-    table = Table("run id", "task", "status", "exit", "started", "duration")
     colours = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow"}
-    for r in runs:
-        colour = colours.get(r["status"], "white")
-        duration = f"{r['duration']:.1f}s" if r["duration"] is not None else "-"
-        table.add_row(
+    rows = [
+        (
             r["run_id"],
             r["task"],
-            f"[{colour}]{r['status']}[/]",
-            r["exit_code"] or "-",
+            output.Styled(r["status"], colours.get(r["status"], "")),
+            str(r["exit_code"]) if r["exit_code"] is not None else "-",
             r["started"],
-            duration,
+            f"{r['duration']:.1f}s" if r["duration"] is not None else "-",
         )
-    common.console.print(table)
+        for r in runs
+    ]
+    if not rows:
+        output.message(f"no task runs in project {project.name}")
+        return
+    output.table(("run id", "task", "status", "exit", "started", "duration"), rows)
 
 
 @task_app.command("logs")

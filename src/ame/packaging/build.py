@@ -12,7 +12,8 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +37,7 @@ from ame.packaging.manifest import (
 )
 from ame.packaging.paths import check_member_path
 from ame.packaging.reader import manifest_mac
-from ame.packaging.source import ModelFiles, model_files
+from ame.packaging.source import ModelFiles, model_files, plain_files
 from ame.packaging.stream import (
     DEFAULT_CHUNK_SIZE,
     MAX_CHUNK_SIZE,
@@ -45,6 +46,8 @@ from ame.packaging.stream import (
     encrypt_stream,
     stored_size,
 )
+from ame.packaging.user_manifest import MEMBER as USER_MANIFEST_MEMBER
+from ame.packaging.user_manifest import check_named_files, read_user_manifest
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +98,12 @@ def _hook_files(hooks_dir: Optional[Path]) -> list[tuple[str, Path]]:
 
 
 def build_package(
-    model: str | Path,
+    model: Optional[str | Path],
     output: str | Path,
     *,
+    files: Optional[Sequence[str | Path]] = None,
     hooks_dir: Optional[str | Path] = None,
+    manifest_file: Optional[str | Path] = None,
     key: Optional[bytes] = None,
     passphrase: Optional[str] = None,
     tracking_uri: Optional[str] = None,
@@ -108,14 +113,24 @@ def build_package(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: Optional[BuildProgress] = None,
 ) -> BuildResult:
-    """Package a registered version (``NAME/VERSION``, ``NAME@ALIAS``) or a model directory.
+    """Package a registered version (``NAME/VERSION``, ``NAME@ALIAS``), a model directory,
+    or plain ``files`` (MLSteam's model files, with ``hooks_dir`` and ``manifest_file``).
 
     Give ``key`` (32 bytes) or ``passphrase`` to encrypt; neither builds an
     unencrypted package for plain shipping. ``name``/``version`` label a
-    package made from a directory.
+    package made from a directory or files. ``manifest_file`` is the user's own
+    manifest (``ame.packaging.user_manifest``): kept in the package as given,
+    its ``entry_point`` loading plain files and its ``files`` checked present.
     """
     if key is not None and passphrase is not None:
         raise PackageError("give a key or a passphrase, not both")
+    if model is not None and files:
+        raise PackageError("give a model or --files DIR..., not both")
+    if model is None and not files:
+        raise PackageError(
+            "give a model (NAME/VERSION, NAME@ALIAS or an MLflow model directory) "
+            "or --files DIR..."
+        )
     if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
         raise PackageError(f"chunk size must be between {MIN_CHUNK_SIZE} and {MAX_CHUNK_SIZE}")
     output = Path(output).expanduser()
@@ -124,10 +139,46 @@ def build_package(
     if not output.parent.is_dir():
         raise PackageError(f"output directory {output.parent} does not exist")
     hooks = _hook_files(Path(hooks_dir) if hooks_dir is not None else None)
-    with model_files(
-        model, tracking_uri=tracking_uri, project_root=project_root, name=name, version=version
-    ) as files:
-        return _write(files, output, hooks, key, passphrase, chunk_size, progress)
+    user = read_user_manifest(Path(manifest_file)) if manifest_file is not None else None
+    hook_names = [arc for arc, _ in hooks]
+    with ExitStack() as stack:
+        if files:
+            plain = stack.enter_context(
+                plain_files(
+                    [Path(f) for f in files],
+                    entry_point=user.entry_point if user else None,
+                    requirements=user.requirements if user else None,
+                    name=name or output.stem,
+                    version=version or "1",
+                )
+            )
+            found, model_names = plain.model, plain.names
+        else:
+            assert model is not None
+            if user is not None and user.entry_point:
+                raise PackageError(
+                    "the manifest's entry_point is the loader for plain --files; "
+                    f"{model} is an MLflow model already"
+                )
+            found = stack.enter_context(
+                model_files(
+                    model,
+                    tracking_uri=tracking_uri,
+                    project_root=project_root,
+                    name=name,
+                    version=version,
+                )
+            )
+            model_names = [arc for arc, _ in _collect(found.directory, "models")]
+        extra: list[tuple[str, Path]] = []
+        if user is not None:
+            check_named_files(user, model_names, hook_names, str(manifest_file))
+            # Kept byte for byte, as a file of the package: encrypted, digested
+            # and so authenticated like the model files.
+            held = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ame-meta-")))
+            (held / "manifest.json").write_bytes(user.raw)
+            extra.append((USER_MANIFEST_MEMBER, held / "manifest.json"))
+        return _write(found, output, hooks + extra, key, passphrase, chunk_size, progress)
 
 
 def _write(
@@ -222,6 +273,8 @@ def _write(
                 "encryption": encryption,
                 "auth": None,
             }
+            if any(a == USER_MANIFEST_MEMBER for a, _ in hooks):
+                manifest["user_manifest"] = USER_MANIFEST_MEMBER
             if keys is not None:
                 manifest["auth"] = {"algorithm": "HMAC-SHA256", "mac": manifest_mac(keys, manifest)}
             body = dump_manifest(manifest)

@@ -26,6 +26,8 @@ from ame.errors import PackageError
 log = logging.getLogger(__name__)
 
 KEY_BYTES = 32
+# A key file holds 64 hex digits and a newline; a little slack for hand-made ones.
+MAX_KEY_FILE_BYTES = 4096
 KEY_ID_HEX = 16
 
 # scrypt costs: 2**15 * 8 * 128 bytes = 32 MiB of memory and ~0.1 s per derivation.
@@ -172,12 +174,17 @@ def generate_key_file(path: Path) -> bytes:
 
 def read_key_file(path: Path) -> bytes:
     """Read a key file written by ``generate_key_file`` (or hex/base64/raw by hand)."""
+    from ame.boundedio import InputLimitError, read_regular_file
+
     path = Path(path)
+    if not (path.is_symlink() or path.exists()):
+        raise PackageError(f"key file {path} does not exist")
     try:
+        # A regular file of a few bytes: /dev/zero or a fifo is refused at once.
+        data = read_regular_file(path, MAX_KEY_FILE_BYTES, what="key file")
         st = path.stat()
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise PackageError(f"key file {path} does not exist") from exc
+    except InputLimitError as exc:
+        raise PackageError(str(exc)) from None
     except OSError as exc:
         raise PackageError(f"cannot read key file {path}: {exc.strerror}") from exc
     if stat.S_IMODE(st.st_mode) & 0o077:

@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ame.boundedio import InputLimitError, loads_json
 from ame.errors import PackageCorruptError
 from ame.packaging.errors import UnsupportedFormatError
 from ame.packaging.paths import check_member_path
@@ -31,6 +32,9 @@ AAD_DESCRIPTION = (
     "'ame-package-v1\\0' || package_id(16) || len(path)(2) || path || chunk_index(8) || final(1)"
 )
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# A real manifest nests 4 levels; the MAC re-serialises it with the standard
+# library, which recurses per level, so anything deep is refused before that.
+MAX_MANIFEST_DEPTH = 32
 
 
 class _Strict(BaseModel):
@@ -108,6 +112,8 @@ class Manifest(_Strict):
     hooks: Hooks
     encryption: Optional[Encryption] = None
     auth: Optional[Auth] = None
+    # The user's own manifest.json, a file of the package (only written when given).
+    user_manifest: Optional[str] = None
 
     @property
     def encrypted(self) -> bool:
@@ -130,6 +136,20 @@ def canonical_bytes(data: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
+def _depth(data: Any) -> int:
+    """How deeply lists and dicts nest in ``data`` (counted without recursing)."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
 def parse_manifest(raw: bytes) -> tuple[Manifest, dict[str, Any]]:
     """Parse and check a manifest; return the model and the raw dict (for the MAC).
 
@@ -137,11 +157,13 @@ def parse_manifest(raw: bytes) -> tuple[Manifest, dict[str, Any]]:
     from a newer ame says so instead of listing schema errors.
     """
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = loads_json(raw)
+    except InputLimitError as exc:
+        raise PackageCorruptError(f"package corrupt: manifest.json: {exc}") from None
+    if _depth(data) > MAX_MANIFEST_DEPTH:
         raise PackageCorruptError(
-            f"package corrupt: manifest.json is not valid JSON ({exc})"
-        ) from exc
+            f"package corrupt: manifest.json is nested more than {MAX_MANIFEST_DEPTH} levels deep"
+        )
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise PackageCorruptError("package corrupt: manifest.json is not an ame package manifest")
     version = data.get("format_version")
@@ -168,6 +190,10 @@ def parse_manifest(raw: bytes) -> tuple[Manifest, dict[str, Any]]:
     for hook in (manifest.hooks.pre, manifest.hooks.post):
         if hook is not None and hook not in paths:
             raise PackageCorruptError(f"package corrupt: hook {hook} is not among the files")
+    if manifest.user_manifest is not None and manifest.user_manifest not in paths:
+        raise PackageCorruptError(
+            f"package corrupt: user manifest {manifest.user_manifest} is not among the files"
+        )
     if manifest.encrypted != (manifest.auth is not None):
         raise PackageCorruptError("package corrupt: manifest.json encryption and auth disagree")
     return manifest, data

@@ -3,8 +3,10 @@
 The decrypted files exist only in a private directory (mode 0700, files 0600)
 created for this one load, on ``/dev/shm`` (memory, never written to a disk)
 when it exists, and removed before ``open_package`` returns, whether loading
-worked or not. Models must therefore read their files while loading (MLflow's
-flavors and ``PythonModel.load_context`` do), and hooks at import time.
+worked or not. A process killed while loading cannot remove it: the
+next package command does (``ame.packaging.scratch``). Models must therefore
+read their files while loading (MLflow's flavors and
+``PythonModel.load_context`` do), and hooks at import time.
 ``AME_PACKAGE_TMPDIR`` chooses another parent directory.
 """
 
@@ -15,7 +17,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 from types import ModuleType
@@ -25,22 +26,11 @@ from ame.errors import PackageError
 from ame.packaging.keys import Secret, decode_key, read_key_file, secret_from_env
 from ame.packaging.manifest import Manifest
 from ame.packaging.reader import PackageReader
+from ame.packaging.scratch import TMPDIR_ENV, make_private_dir, sweep_stale, temp_root
+
+__all__ = ["TMPDIR_ENV", "PackagedModel", "make_secret", "open_package", "temp_root"]
 
 log = logging.getLogger(__name__)
-
-TMPDIR_ENV = "AME_PACKAGE_TMPDIR"
-
-
-def temp_root() -> Optional[str]:
-    """Parent of private load directories: ``$AME_PACKAGE_TMPDIR``, ``/dev/shm``, or the default."""
-    chosen = os.environ.get(TMPDIR_ENV)
-    if chosen:
-        return chosen
-    shm = "/dev/shm"
-    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
-        return shm
-    return None
-
 
 def _load_hook(path: Path, function: str) -> Any:
     """Import a hook file under a unique module name and return its ``function``."""
@@ -181,10 +171,9 @@ def open_package(
             secret = secret_from_env()
         reader.unlock(secret)
         manifest = reader.manifest
-        root = temp_root()
-        if root is not None:
-            Path(root).mkdir(mode=0o700, parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(prefix="ame-pkg-", dir=root))  # mode 0700
+        # Plaintext a killed process left behind goes before any more is written.
+        sweep_stale()
+        workdir = make_private_dir()
         try:
             reader.extract(workdir)
             try:

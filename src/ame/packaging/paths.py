@@ -14,12 +14,13 @@ from pathlib import PurePosixPath
 
 from ame.packaging.errors import UnsafePathError
 
-ROOTS = ("models", "hooks")
+# meta/: the user's own manifest.json (ame.packaging.user_manifest), kept as given.
+ROOTS = ("models", "hooks", "meta")
 _ALLOWED = re.compile(r"^[A-Za-z0-9._\-+@=, ~()\[\]/]+$")
 
 
 def check_member_path(path: str) -> str:
-    """Return ``path`` if it is a safe relative path under ``models/`` or ``hooks/``.
+    """Return ``path`` if it is a safe relative path under ``models/``, ``hooks/`` or ``meta/``.
 
     Refused: empty or absolute paths, backslashes and drive letters, ``.`` and
     ``..`` segments, empty segments, control characters, and anything outside
@@ -37,7 +38,8 @@ def check_member_path(path: str) -> str:
         raise UnsafePathError(f"package refused: unsafe path '{shown}' (escapes the package)")
     if parts[0] not in ROOTS or len(parts) < 2:
         raise UnsafePathError(
-            f"package refused: path '{shown}' is outside {' and '.join(r + '/' for r in ROOTS)}"
+            f"package refused: path '{shown}' is outside "
+            f"{', '.join(r + '/' for r in ROOTS[:-1])} and {ROOTS[-1]}/"
         )
     # PurePosixPath normalises nothing surprising once the checks above passed;
     # this is a last guard that the result is still the same relative path.

@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from ame.boundedio import describe_kind
 from ame.errors import PackageCorruptError, PackageError, WrongKeyError
 from ame.packaging.archive import Member, read_index, read_member
 from ame.packaging.errors import KeyRequiredError
@@ -58,11 +60,17 @@ class PackageReader:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         try:
-            self._fd = os.open(self.path, os.O_RDONLY)
+            # Non-blocking: a fifo must be refused, not waited on for a writer.
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             raise PackageError(f"package {self.path} does not exist") from None
         except OSError as exc:
             raise PackageError(f"cannot open package {self.path}: {exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(self._fd).st_mode):
+            os.close(self._fd)
+            raise PackageError(
+                f"package {self.path} is {describe_kind(self.path)}, not a regular file"
+            )
         try:
             self._index = read_index(str(self.path))
             if MANIFEST_NAME not in self._index:

@@ -112,3 +112,86 @@ def model_files(
         log.info("downloading %s", uri)
         path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
         yield describe_model_dir(Path(path), str(found.name), str(found.version), uri)
+
+
+@dataclass(frozen=True)
+class PlainFiles:
+    """Plain model files (not an MLflow model) staged for a package, and their names.
+
+    ``names`` are the files as the user's folders show them (``models/model.pkl``
+    for ``--files models/``), which is how a user manifest names them.
+    """
+
+    model: ModelFiles
+    names: list[str]
+
+
+def user_names(sources: list[Path]) -> list[str]:
+    """Every file under ``sources`` named as it is staged: folders keep their own name."""
+    names: list[str] = []
+    for source in sources:
+        if source.is_dir():
+            names += sorted(
+                f"{source.name}/{p.relative_to(source).as_posix()}"
+                for p in source.rglob("*")
+                if p.is_file()
+            )
+        else:
+            names.append(source.name)
+    return names
+
+
+@contextmanager
+def plain_files(
+    paths: list[Path],
+    *,
+    entry_point: Optional[str] = None,
+    requirements: Optional[list[str]] = None,
+    name: str,
+    version: str,
+) -> Iterator[PlainFiles]:
+    """Yield ``paths`` made into an MLflow model directory, in a temporary place.
+
+    A package holds an MLflow model so that it opens with plain
+    ``mlflow.pyfunc.load_model``. Plain files become one the way ``ame model
+    register --files`` makes a version (``ame.registry.files``): staged side by
+    side as the artifact ``files`` of a pyfunc whose code turns them into a
+    model through ``entry_point``, a ``hook.py`` or a single pickle. A single
+    folder that already is an MLflow model is packaged as it is.
+    """
+    import mlflow.pyfunc
+
+    from ame.errors import UnreadableFilesError
+    from ame.registry.files import CODE_FILE, check_loader, check_sources, stage
+
+    try:
+        sources = check_sources(paths)
+    except UnreadableFilesError as exc:
+        raise PackageError(str(exc)) from None
+    if len(sources) == 1 and sources[0].is_dir() and (sources[0] / "MLmodel").is_file():
+        if entry_point:
+            raise PackageError(
+                f"{sources[0]} is an MLflow model: it needs no entry_point (the manifest's "
+                "entry_point is the loader for files that are not an MLflow model)"
+            )
+        yield PlainFiles(
+            describe_model_dir(sources[0], name, version, str(sources[0])), user_names(sources)
+        )
+        return
+    check_loader(entry_point)
+    with tempfile.TemporaryDirectory(prefix="ame-build-files-") as tmp:
+        staged = Path(tmp) / "files"
+        staged.mkdir()
+        stage(sources, staged)
+        target = Path(tmp) / "model"
+        log.info("making an MLflow model of %d plain sources", len(sources))
+        mlflow.pyfunc.save_model(
+            path=str(target),
+            python_model=str(CODE_FILE),
+            artifacts={"files": str(staged)},
+            model_config={"loader": entry_point or "", "sources": [s.name for s in sources]},
+            # Given, never inferred: inference loads the model in a subprocess.
+            pip_requirements=requirements or ["mlflow"],
+        )
+        source = "files:" + ",".join(s.name for s in sources)
+        yield PlainFiles(describe_model_dir(target, name, version, source), user_names(sources))

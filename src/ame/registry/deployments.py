@@ -2,17 +2,20 @@
 
 The local backend writes one JSON record per deployment under
 ``<project>/.ame/deployments/``; a record whose process is gone is stale and
-ignored. Deleting a version that a live server answers from would break it, so
-the registry asks here first.
+ignored. A record also names the deployment it is replacing
+(``previous``), which serves until the new server is ready. Deleting a
+version that a live server answers from would break it, so the registry
+asks here first.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+from ame.boundedio import loads_json, read_regular_file
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,8 @@ class LiveDeployment:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # a record written just before its server was launched
+        return False
     import psutil
 
     try:
@@ -49,18 +54,23 @@ def live_deployments(project_root: Optional[Path]) -> list[LiveDeployment]:
     found: list[LiveDeployment] = []
     for file in sorted(folder.glob("*.json")):
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-            pid = int(data["pid"])
-            record = LiveDeployment(
-                model=str(data["model"]),
-                version=str(data.get("version", "")),
-                url=str(data.get("url", "")),
-                pid=pid,
-                file=file,
-            )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            data = loads_json(read_regular_file(file, 1 << 20, what="deployment record"))
+            # A deployment being replaced is still serving its version until the
+            # new one is ready: the record keeps it as ``previous``.
+            previous = data.get("previous")
+            entries = [data] + ([previous] if isinstance(previous, dict) else [])
+            records = [
+                LiveDeployment(
+                    model=str(entry["model"]),
+                    version=str(entry.get("version", "")),
+                    url=str(entry.get("url", "")),
+                    pid=int(entry["pid"]),
+                    file=file,
+                )
+                for entry in entries
+            ]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             logger.debug("skipping unreadable deployment record %s: %s", file, exc)
             continue
-        if _alive(pid):
-            found.append(record)
+        found.extend(record for record in records if _alive(record.pid))
     return found

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 from ame.errors import RegistryError, VersionInUseError
-from ame.registry.records import ModelRecord, Page, VersionRecord
+from ame.registry.records import ModelRecord, Page, VersionRecord, alias_table
 from ame.registry.registers import check_model_name, register_version
 from ame.registry.resolve import (
     client_for,
@@ -38,6 +38,34 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DEFAULT_PAGE = 100
+
+
+VALIDATION_TAG = "ame.validation"
+# Validation outcomes an alias may point at; ``ame.lifecycle`` writes the tag.
+VALIDATED = ("passed", "skipped")
+
+
+class UnvalidatedVersionError(RegistryError):
+    """An alias was asked to move to a version that has not passed validation."""
+
+
+def check_alias_target(
+    name: str, version: str, tags: Mapping[str, str], needs_validation: bool
+) -> None:
+    """Refuse, in one line, an alias move to a version that has not passed validation."""
+    state = tags.get(VALIDATION_TAG)
+    if state in VALIDATED or (state is None and not needs_validation):
+        return
+    how = {
+        None: "has not been validated",
+        "pending": "is still pending validation (or its validation was interrupted)",
+        "failed": "failed validation",
+        "killed": "was never validated: ame was killed during its validation",
+    }.get(state, f"has validation state '{state}'")
+    raise UnvalidatedVersionError(
+        f"refusing to move an alias of {name} to version {version}: it {how}; run "
+        f"'ame model validate {name} --version {version}', or pass --force to move it anyway"
+    )
 
 
 class Registry:
@@ -155,11 +183,11 @@ class Registry:
         ``filter_string`` narrows them with MLflow's filter syntax
         (``tags.validated = 'true'``, ``run_id = '...'``); it is ANDed with the name.
         """
-        get_model(self.client, name)
+        model = get_model(self.client, name)
         where = f"name='{escape(name)}'"
         if filter_string and filter_string.strip():
             where += f" AND {filter_string.strip()}"
-        return self.search_versions(where, max_results, page_token)
+        return self.search_versions(where, max_results, page_token, _models={name: model})
 
     def iter_versions(
         self, name: str, filter_string: Optional[str] = None
@@ -178,17 +206,30 @@ class Registry:
         filter_string: Optional[str] = None,
         max_results: int = DEFAULT_PAGE,
         page_token: Optional[str] = None,
+        *,
+        _models: Optional[dict[str, Any]] = None,
     ) -> Page[VersionRecord]:
-        """One page of versions matching an MLflow filter (``tags.stage = 'x'``...)."""
+        """One page of versions matching an MLflow filter (``tags.stage = 'x'``...).
+
+        MLflow's search returns versions without aliases; they are read from
+        each registered model on the page (one call per model, ``_models``
+        holding the ones the caller fetched already).
+        """
         page = self.client.search_model_versions(
             filter_string=filter_string,
             max_results=max_results,
             order_by=["name ASC", "version_number DESC"],
             page_token=page_token,
         )
-        return Page[VersionRecord](
-            items=[VersionRecord.from_mlflow(mv) for mv in page], next_page_token=page.token or None
-        )
+        models = dict(_models or {})
+        tables: dict[str, dict[str, list[str]]] = {}
+        items = []
+        for mv in page:
+            if mv.name not in tables:
+                rm = models.get(mv.name) or get_model(self.client, mv.name)
+                tables[mv.name] = alias_table(rm)
+            items.append(VersionRecord.from_mlflow(mv, tables[mv.name].get(str(mv.version), [])))
+        return Page[VersionRecord](items=items, next_page_token=page.token or None)
 
     def get_version(self, name: str, version: str | int) -> VersionRecord:
         """Version ``version`` of ``name``."""
@@ -295,10 +336,28 @@ class Registry:
 
     # --- aliases -----------------------------------------------------------
 
-    def set_alias(self, name: str, alias: str, version: str | int) -> VersionRecord:
-        """Point ``name@alias`` at ``version`` (creating or moving the alias)."""
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: str | int,
+        *,
+        validation_task: Optional[bool] = None,
+        force: bool = False,
+    ) -> VersionRecord:
+        """Point ``name@alias`` at ``version`` (creating or moving the alias).
+
+        An alias is what deployments follow, so it never moves silently to a
+        version whose validation is pending, failed or was killed: that raises
+        ``UnvalidatedVersionError`` unless ``force``. ``validation_task`` says
+        whether the model has a validation task in ame.yml: ``False`` exempts
+        it (there is nothing to wait for), ``True`` also refuses a version that
+        was never validated, ``None`` (unknown) judges by the version's tags only.
+        """
         parse_model_ref(f"{name}@{alias}")  # the alias must be writable as a reference
-        get_version(self.client, name, version)
+        current = get_version(self.client, name, version)
+        if not force and validation_task is not False:
+            check_alias_target(name, str(version), current.tags, validation_task is True)
         self._write(lambda: self.client.set_registered_model_alias(name, alias, str(version)))
         return self.get_version(name, version)
 

@@ -37,6 +37,12 @@ def check_sources(paths: Sequence[Path | str]) -> list[Path]:
     names: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw).expanduser()
+        if path.is_symlink():
+            problems.append(
+                f"{raw}: is a symbolic link (to {os.readlink(path)}); ame never follows links "
+                "in --files: give the file it points to"
+            )
+            continue
         if not path.exists():
             problems.append(f"{raw}: does not exist")
             continue
@@ -44,9 +50,10 @@ def check_sources(paths: Sequence[Path | str]) -> list[Path]:
             problems.append(f"{raw}: not readable")
             continue
         if path.is_dir():
-            for sub in path.rglob("*"):
-                if not os.access(sub, os.R_OK):
-                    problems.append(f"{sub}: not readable")
+            problems.extend(_tree_problems(path))
+        elif not path.is_file():
+            problems.append(f"{raw}: not a regular file or folder")
+            continue
         absolute = path.resolve()
         if absolute.name in names:
             problems.append(f"{raw}: same name as {names[absolute.name]}")
@@ -56,6 +63,29 @@ def check_sources(paths: Sequence[Path | str]) -> list[Path]:
     if problems:
         raise UnreadableFilesError("cannot make a version from these files: " + "; ".join(problems))
     return resolved
+
+
+def _tree_problems(folder: Path) -> list[str]:
+    """Links, special files and unreadable entries under ``folder`` (links are not followed).
+
+    A link inside a folder could point anywhere (``/etc/passwd``, a key) and
+    would be copied into the version's artifacts for everyone with access to
+    the registry to read; a fifo or device would hang the copy. Both are refused.
+    """
+    problems: list[str] = []
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        for name in [*dirs, *files]:
+            entry = Path(top) / name
+            if entry.is_symlink():
+                problems.append(
+                    f"{entry}: is a symbolic link (to {os.readlink(entry)}); ame never "
+                    "follows links in --files: replace it with the file itself"
+                )
+            elif not (entry.is_dir() or entry.is_file()):
+                problems.append(f"{entry}: not a regular file or folder")
+            elif not os.access(entry, os.R_OK):
+                problems.append(f"{entry}: not readable")
+    return problems
 
 
 def check_loader(loader: Optional[str]) -> Optional[str]:
@@ -75,11 +105,16 @@ def stage(sources: Sequence[Path], into: Path) -> None:
         target = into / source.name
         try:
             if source.is_dir():
-                shutil.copytree(source, target, symlinks=False)
+                # symlinks=True: a link that appeared after the check is copied as a
+                # link (and refused below), never followed to what it points at.
+                shutil.copytree(source, target, symlinks=True)
             else:
-                shutil.copy2(source, target)
+                shutil.copy2(source, target, follow_symlinks=False)
         except (OSError, shutil.Error) as exc:
             raise UnreadableFilesError(f"cannot copy {source}: {exc}") from exc
+    late = [p for p in _tree_problems(into) if "symbolic link" in p or "regular" in p]
+    if late:
+        raise UnreadableFilesError("the files changed while copying: " + "; ".join(late))
 
 
 class FilesSaver(Saver):

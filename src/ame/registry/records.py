@@ -40,8 +40,13 @@ class VersionRecord(BaseModel):
         return f"models:/{self.name}/{self.version}"
 
     @classmethod
-    def from_mlflow(cls, mv: Any) -> VersionRecord:
-        """Build from an ``mlflow.entities.model_registry.ModelVersion``."""
+    def from_mlflow(cls, mv: Any, aliases: Optional[list[str]] = None) -> VersionRecord:
+        """Build from an ``mlflow.entities.model_registry.ModelVersion``.
+
+        ``aliases`` replaces the entity's own: MLflow's ``search_model_versions``
+        returns versions without their aliases, which live on the registered
+        model (``alias_table`` gives them per version).
+        """
         return cls(
             name=mv.name,
             version=str(mv.version),
@@ -51,9 +56,24 @@ class VersionRecord(BaseModel):
             status=str(mv.status) if mv.status is not None else None,
             description=mv.description or None,
             tags={str(k): str(v) for k, v in (mv.tags or {}).items()},
-            aliases=sorted(mv.aliases or []),
+            aliases=sorted(aliases if aliases is not None else (mv.aliases or [])),
             created=_when(mv.creation_timestamp),
         )
+
+
+def alias_table(rm: Any) -> dict[str, list[str]]:
+    """Version -> the aliases pointing at it, read from a ``RegisteredModel``.
+
+    This is where MLflow keeps aliases (every store type returns them with the
+    registered model), so listings of versions show them truthfully.
+    """
+    aliases = rm.aliases or {}
+    if isinstance(aliases, list):  # some stores return alias entities
+        aliases = {a.alias: a.version for a in aliases}
+    table: dict[str, list[str]] = {}
+    for alias, version in aliases.items():
+        table.setdefault(str(version), []).append(str(alias))
+    return table
 
 
 class ModelRecord(BaseModel):

@@ -23,10 +23,18 @@ _SHOW = 10
 
 
 def client_for(store: Store) -> MlflowClient:
-    """An ``MlflowClient`` bound to ``store`` (schema created safely first)."""
+    """An ``MlflowClient`` bound to ``store`` (schema created safely first).
+
+    MLflow's client prints to stderr by itself (``Successfully registered
+    model``, ``Copied version ...``), around logging; ``quiet_mlflow_output``
+    silences that unless ``--verbose``, as ``store.activate`` does.
+    """
     from mlflow.tracking import MlflowClient
 
+    from ame._logging import quiet_mlflow_output
     from ame.registry.locking import ensure_schema
+
+    quiet_mlflow_output()
 
     try:
         ensure_schema(store)

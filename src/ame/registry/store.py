@@ -75,32 +75,17 @@ def read_project_name(project_root: Path) -> Optional[str]:
 
     Only the name is needed here, so a full ``load_project`` (which validates the
     whole file) would make every registry command fail on an unrelated typo.
-    Custom tags such as ``!poetry`` are accepted and ignored.
+    Custom tags such as ``!poetry`` are accepted and ignored. Read with the
+    spec's bounded reader: a fifo, a huge or a deeply nested ame.yml must not
+    hang or crash a registry command.
     """
-    import yaml
+    from ame.spec.locate import declared_name
 
-    class _Lenient(yaml.SafeLoader):
-        pass
-
-    def _ignore(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> None:
-        return None
-
-    _Lenient.add_multi_constructor("!", _ignore)
     for file_name in ("ame.yml", "ame.yaml"):
         candidate = project_root / file_name
-        if not candidate.is_file():
-            continue
-        try:
-            data = yaml.load(candidate.read_text(encoding="utf-8"), Loader=_Lenient)
-        except (OSError, yaml.YAMLError) as exc:
-            logger.debug("cannot read the project name from %s: %s", candidate, exc)
-            return None
-        if isinstance(data, dict):
-            for key in ("project", "name", "projectid"):
-                value = data.get(key)
-                if isinstance(value, str) and value.strip():
-                    return value.strip()
-        return None
+        if candidate.is_file():
+            name = declared_name(candidate)
+            return name.strip() if name and name.strip() else None
     return None
 
 

@@ -32,6 +32,7 @@ from ame.serving import codec, v2
 from ame.serving.batching import Batcher, Job, ModelState
 from ame.serving.codec import JSON, Reply
 from ame.serving.metrics import Metrics
+from ame.serving.plans import plan_for
 from ame.serving.sources import AliasWatcher, LoadedModel, deferred_checks
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,11 @@ class AppConfig:
     # Log MLflow's requirement warnings for the model once serving (see
     # sources.deferred_checks); with several workers the supervisor does it.
     run_deferred_checks: bool = False
+    # Payload logging (ame.monitoring.settings.LogSettings); None = off.
+    payload_log: Optional[Any] = None
+    # Serve v2 over gRPC too, on this port (see ame.serving.grpc_v2).
+    grpc_port: Optional[int] = None
+    grpc_host: str = "127.0.0.1"
 
 
 class BodyTooLarge(Exception):
@@ -74,7 +80,7 @@ def make_state(model: LoadedModel) -> ModelState:
         schema = model.metadata.get_input_schema()
     except Exception:
         schema = None
-    plan = codec.ColumnPlan.from_metadata(model.metadata)
+    plan = plan_for(model.metadata)
     return ModelState(
         model=model,
         plan=plan,
@@ -112,25 +118,43 @@ class ServingApp:
         self.batcher = Batcher(config.max_batch_size, config.max_latency_ms, self.metrics)
         self.ready = False
         self._poller: Optional[asyncio.Task[None]] = None
+        self._grpc: Any = None
+        self.payloads: Any = None
+        if config.payload_log is not None:
+            from ame.monitoring.serving import attach
+
+            self.payloads = attach(self)
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ame-loader")
 
     # --- lifecycle -----------------------------------------------------------
 
     async def startup(self) -> None:
         self.batcher.start()
+        if self.payloads is not None:
+            self.payloads.start()
         model = self.state.model
         loop = asyncio.get_running_loop()
         if model.follows and self.config.poll_interval > 0:
             self._poller = loop.create_task(self._follow(model.name, model.follows))
         if self.config.run_deferred_checks:
             loop.run_in_executor(self._loader, deferred_checks, model)
+        if self.config.grpc_port:
+            from ame.serving import grpc_v2
+
+            self._grpc = await grpc_v2.start(
+                self, self.config.grpc_host, self.config.grpc_port, self.config.max_body_bytes
+            )
         self.ready = True
 
     async def shutdown(self) -> None:
         self.ready = False
         if self._poller is not None:
             self._poller.cancel()
+        if self._grpc is not None:
+            await self._grpc.stop(grace=5.0)
         await self.batcher.stop()
+        if self.payloads is not None:
+            self.payloads.close()
         self._loader.shutdown(wait=False, cancel_futures=True)
 
     async def _follow(self, name: str, alias: str) -> None:
@@ -273,6 +297,7 @@ class ServingApp:
         return None
 
     async def _invocations(self, scope: Scope, receive: Receive) -> Reply:
+        started = time.perf_counter()
         self.batcher.arriving += 1
         try:
             body = await self._read_body(scope, receive)
@@ -282,7 +307,13 @@ class ServingApp:
             self.batcher.arriving -= 1
         content_type = self._header(scope, b"content-type")
         state = self.state
-        columns = codec.parse_fast(state.plan, body, content_type)
+        parsed = None
+        if content_type is not None and content_type.split(";")[0].strip() == "application/json":
+            doc, refused = codec.decode(body)
+            if refused is not None:
+                return codec.error_json(400, refused)
+            if doc is not None and state.plan is not None and content_type in codec.FAST_TYPES:
+                parsed = state.plan.parse(doc)
 
         def alone() -> Reply:
             return codec.mlflow_invocation(
@@ -291,12 +322,16 @@ class ServingApp:
 
         job = Job(
             state=state,
-            columns=columns,
-            rows=codec.row_count(columns) if columns is not None else 0,
+            parsed=parsed,
             answer=lambda preds: (200, codec.predictions_json(preds), JSON),
             alone=alone,
         )
-        return await self.batcher.submit(job)
+        reply = await self.batcher.submit(job)
+        if self.payloads is not None:
+            request_id = self._header(scope, b"x-request-id")
+            self.payloads.offer("mlflow", state.model.version, request_id, body, content_type,
+                                reply[0], reply[1], started)  # fmt: skip
+        return reply
 
     # --- open inference protocol v2 ------------------------------------------
 
@@ -346,6 +381,7 @@ class ServingApp:
         return "/v2", *v2.error(404, f"no such endpoint {method} {path}")
 
     async def _v2_infer(self, scope: Scope, receive: Receive) -> Reply:
+        started = time.perf_counter()
         self.batcher.arriving += 1
         try:
             body = await self._read_body(scope, receive)
@@ -357,21 +393,36 @@ class ServingApp:
         finally:
             self.batcher.arriving -= 1
         state = self.state
-        model = state.model
         try:
             doc = v2.parse_request(body)
-            columns = v2.columns_for(state.plan, doc) if state.plan is not None else None
+            parsed = v2.prepare(state.plan, doc, state.input_schema)
         except v2.V2Error as exc:
             return v2.error(exc.status, str(exc))
+        reply = await self.v2_submit(state, doc, parsed, v2.infer_response)
+        if self.payloads is not None:
+            request_id = self._header(scope, b"x-request-id")
+            self.payloads.offer("v2", state.model.version, request_id, body, None, reply[0],
+                                reply[1], started, state.output_name)  # fmt: skip
+        return reply
+
+    async def v2_submit(
+        self,
+        state: ModelState,
+        doc: dict[str, Any],
+        parsed: Optional[codec.Parsed],
+        respond: Callable[[str, str, dict[str, Any], Any, str], Reply],
+    ) -> Reply:
+        """Queue one v2 inference (REST or gRPC); ``respond`` encodes the predictions."""
+        model = state.model
 
         def answer(preds: Any) -> Reply:
-            return v2.infer_response(model.name, model.version, doc, preds, state.output_name)
+            return respond(model.name, model.version, doc, preds, state.output_name)
 
         def alone() -> Reply:
             try:
-                if columns is not None:
+                if parsed is not None:
                     assert state.plan is not None
-                    data = state.plan.frame([columns])
+                    data = state.plan.build([parsed.part])
                 else:
                     data = v2.generic_input(doc)
                 params = doc.get("parameters") if type(doc.get("parameters")) is dict else None
@@ -388,8 +439,7 @@ class ServingApp:
 
         job = Job(
             state=state,
-            columns=columns if "parameters" not in doc else None,
-            rows=codec.row_count(columns) if columns is not None else 0,
+            parsed=parsed if "parameters" not in doc else None,
             answer=answer,
             alone=alone,
         )

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ame.serving.codec import ColumnPlan, Reply, split_predictions
+from ame.serving.codec import Parsed, Plan, Reply, split_predictions
 from ame.serving.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class ModelState:
     """One loaded version and everything derived from it; swapped as a whole."""
 
     model: Any  # sources.LoadedModel
-    plan: Optional[ColumnPlan]
+    plan: Optional[Plan]
     input_schema: Any
     output_name: str
     # predict for frames built by ``plan`` (skips checks that cannot fail on them)
@@ -56,13 +56,19 @@ class Job:
     """One request waiting for the model."""
 
     state: ModelState
-    # Fast path: the request's rows as column lists, and how to answer from its predictions.
-    columns: Optional[list[list[Any]]]
-    rows: int
+    # Fast path: the request's input as the state's plan parsed it (None: MLflow's path),
+    # and how to answer from its predictions.
+    parsed: Optional[Parsed]
     answer: Callable[[Any], Reply]
     # Answers the request alone (MLflow's exact path); used for slow requests and fallbacks.
     alone: Callable[[], Reply]
     future: Optional[asyncio.Future[Reply]] = field(default=None)
+    # When it was queued (``time.perf_counter``), for the queue-wait histogram.
+    queued: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return self.parsed.rows if self.parsed is not None else 0
 
 
 def _safe(call: Callable[[], Reply]) -> Reply:
@@ -76,20 +82,26 @@ def _safe(call: Callable[[], Reply]) -> Reply:
 def run_jobs(jobs: list[Job], metrics: Optional[Metrics]) -> list[Reply]:
     """Answer ``jobs``: fast ones merged per model state, the rest one by one."""
     replies: list[Optional[Reply]] = [None] * len(jobs)
-    groups: dict[int, list[int]] = {}
+    groups: dict[tuple[int, Any], list[int]] = {}
+
+    def alone(job: Job) -> Reply:
+        if metrics is not None:  # one request, one predict call (or one failed parse)
+            metrics.batch_size.observe(1)
+        return _safe(job.alone)
+
     for i, job in enumerate(jobs):
-        if job.columns is None:
-            replies[i] = _safe(job.alone)
+        if job.parsed is None:
+            replies[i] = alone(job)
         else:
-            groups.setdefault(id(job.state), []).append(i)
+            groups.setdefault((id(job.state), job.parsed.key), []).append(i)
     for idxs in groups.values():
         state = jobs[idxs[0]].state
         pieces: Optional[list[Any]] = None
         try:
             assert state.plan is not None
-            frame = state.plan.frame([jobs[i].columns for i in idxs])  # type: ignore[misc]
+            data = state.plan.build([jobs[i].parsed.part for i in idxs])  # type: ignore[union-attr]
             predict = state.fast_predict or state.model.predictor.predict
-            preds = predict(frame)
+            preds = predict(data)
             pieces = split_predictions(preds, [jobs[i].rows for i in idxs])
         except Exception as exc:
             log.debug("batch of %d failed (%s); answering one by one", len(idxs), exc)
@@ -98,13 +110,13 @@ def run_jobs(jobs: list[Job], metrics: Optional[Metrics]) -> list[Reply]:
         for n, i in enumerate(idxs):
             job = jobs[i]
             if pieces is None:
-                replies[i] = _safe(job.alone)
+                replies[i] = alone(job)
                 continue
             piece = pieces[n]
             try:
                 replies[i] = job.answer(piece)
             except Exception:
-                replies[i] = _safe(job.alone)
+                replies[i] = alone(job)
     return [r if r is not None else (500, b"Internal Server Error", b"text/plain") for r in replies]
 
 
@@ -140,6 +152,7 @@ class Batcher:
     async def submit(self, job: Job) -> Reply:
         assert self._queue is not None, "batcher not started"
         job.future = asyncio.get_running_loop().create_future()
+        job.queued = time.perf_counter()
         self._queue.put_nowait(job)
         return await job.future
 
@@ -147,7 +160,9 @@ class Batcher:
         assert self._queue is not None
         queue = self._queue
         jobs = [first]
-        if self.max_batch_size == 1:
+        # A pre-batched request (as many rows as a full batch has requests) is a
+        # batch by itself: waiting for company would only delay it.
+        if self.max_batch_size == 1 or first.rows >= self.max_batch_size:
             return jobs
         # Let reads that are already in the loop's ready queue enqueue themselves.
         await asyncio.sleep(0)
@@ -170,7 +185,7 @@ class Batcher:
         """``run_jobs``, learning how long fast-path batches of this model take."""
         started = time.perf_counter()
         replies = run_jobs(jobs, self.metrics)
-        if all(job.columns is not None for job in jobs):
+        if all(job.parsed is not None for job in jobs):
             cost = time.perf_counter() - started
             state = jobs[0].state
             if self._cost is None or self._cost_state is not state:
@@ -185,7 +200,7 @@ class Batcher:
         if cost is None or cost >= INLINE_MAX_SECONDS:
             return False
         state = self._cost_state
-        return all(job.columns is not None and job.state is state for job in jobs)
+        return all(job.parsed is not None and job.state is state for job in jobs)
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -193,6 +208,10 @@ class Batcher:
         while True:
             first = await self._queue.get()
             jobs = await self._gather(first)
+            if self.metrics is not None:
+                now = time.perf_counter()
+                for job in jobs:
+                    self.metrics.queue_wait.observe(now - job.queued)
             try:
                 if self._inline(jobs):
                     replies = self._timed(jobs)

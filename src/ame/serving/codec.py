@@ -2,28 +2,34 @@
 
 Two paths, one answer:
 
-- the *fast path* handles the common, well-formed request for a model whose
-  signature is a list of plain typed columns: it parses JSON with orjson, checks
-  each value's type against the signature in pure Python, and keeps the rows as
-  column lists so that many requests can be merged into one DataFrame and one
-  ``predict`` call;
-- anything else (CSV, ``params``, ``instances``/``inputs``, missing or extra
-  columns, nulls, a value of the wrong type, a failed prediction...) goes
-  through MLflow's own ``scoring_server.invocations``, so status codes, messages
-  and output are by construction those of ``mlflow models serve``.
+- the *fast path* handles the common, well-formed request: it parses JSON with
+  orjson (nesting bounded) and turns the body into a ``Parsed`` part that a
+  *plan* knows how to merge with other requests' parts into one model input
+  and one ``predict`` call. ``ColumnPlan`` (here) is for signatures of plain
+  typed columns; ``ame.serving.plans`` has the tensor and no-signature plans;
+- anything else (CSV, ``params``, missing or extra columns, nulls, a value of
+  the wrong type, a failed prediction...) goes through MLflow's own
+  ``scoring_server.invocations``, so status codes, messages and output are by
+  construction those of ``mlflow models serve``.
 
 The fast path only *accepts* requests it can answer exactly as MLflow would and
-hands every doubt to the slow path; it never produces an error of its own.
+hands every doubt to the slow path; it never produces an error of its own. Two
+errors are ame's, because ``mlflow models serve`` answers them with a bare 500
+and a traceback: a body nested too deeply for a recursive parser (400) and a
+POST without a Content-Type (415).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable
 from dataclasses import dataclass
 from io import StringIO
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import orjson
+
+from ame.boundedio import InputLimitError, loads_json
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,62 @@ V2_OF_TYPE = {
     "binary": "BYTES",
     "datetime": "BYTES",
 }
+
+
+# Content types the fast path reads (MLflow reads the same bodies the same way).
+FAST_TYPES = frozenset(
+    {"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"}
+)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One request's model input in a form a plan can merge with others.
+
+    Requests merge only when their plan and ``key`` are the same: the key holds
+    whatever would make a merged input differ from the inputs taken one by one
+    (column order, per-column value types, the trailing shape of a tensor).
+    """
+
+    key: Hashable
+    rows: int
+    part: Any
+
+
+class Plan(Protocol):
+    """How one signature's requests become model input: parse one, merge many."""
+
+    def parse(self, doc: Any) -> Optional[Parsed]:
+        """The part of a decoded ``/invocations`` body, or None for MLflow's path."""
+
+    def build(self, parts: list[Any]) -> Any:
+        """One model input from the parts of requests that share a key."""
+
+
+def _int_index(values: list[Any]) -> bool:
+    return all(type(v) is int for v in values)
+
+
+def index_of(obj: dict[str, Any], rows: int) -> tuple[bool, Optional[list[Any]]]:
+    """``(usable, index)`` of a ``dataframe_split``: absent, or ``rows`` ints or strings."""
+    if "index" not in obj:
+        return True, None
+    index = obj["index"]
+    if type(index) is not list or len(index) != rows:
+        return False, None
+    if _int_index(index) or all(type(v) is str for v in index):
+        return True, index
+    return False, None
+
+
+def merged_index(parts: list[tuple[Any, Optional[list[Any]]]], rows: list[int]) -> Any:
+    """The index of merged requests: each one's own, or 0..n-1 where it gave none."""
+    if all(p[1] is None for p in parts):
+        return None
+    out: list[Any] = []
+    for (_, index), n in zip(parts, rows, strict=True):
+        out.extend(range(n) if index is None else index)
+    return out
 
 
 @dataclass(frozen=True)
@@ -97,9 +159,39 @@ class ColumnPlan:
             set(map(type, col)) <= ok for col, ok in zip(columns, self.accepts, strict=False)
         )
 
+    def parse(self, doc: Any) -> Optional[Parsed]:
+        """A ``dataframe_split`` or ``dataframe_records`` body as columns (and index)."""
+        if type(doc) is not dict or len(doc) != 1:
+            return None
+        if "dataframe_split" in doc:
+            obj = doc["dataframe_split"]
+            cols = self.from_split(obj)
+            if cols is None:
+                return None
+            ok, index = index_of(obj, len(cols[0]))
+            if not ok:
+                return None
+            kind = None if index is None else ("int" if _int_index(index) else "str")
+            return Parsed(key=kind, rows=len(cols[0]), part=(cols, index))
+        if "dataframe_records" in doc:
+            cols = self.from_records(doc["dataframe_records"])
+            return None if cols is None else Parsed(key=None, rows=len(cols[0]), part=(cols, None))
+        return None
+
+    def build(self, parts: list[Any]) -> Any:
+        frame = self.frame([p[0] for p in parts])
+        index = merged_index(parts, [len(p[0][0]) for p in parts])
+        if index is not None:
+            import pandas as pd
+
+            frame.index = pd.Index(index)
+        return frame
+
     def from_split(self, obj: Any) -> Optional[list[list[Any]]]:
         """Columns of a ``dataframe_split`` payload, or None to use MLflow's path."""
-        if type(obj) is not dict or "data" not in obj or "columns" not in obj or len(obj) != 2:
+        if type(obj) is not dict or "data" not in obj or "columns" not in obj:
+            return None
+        if len(obj) != (3 if "index" in obj else 2):
             return None
         columns, data = obj["columns"], obj["data"]
         width = len(self.names)
@@ -152,12 +244,13 @@ class ColumnPlan:
         return pd.DataFrame(data, copy=False)
 
 
-def direct_predict(predictor: Any, plan: Optional[ColumnPlan]) -> Optional[Any]:
+def direct_predict(predictor: Any, plan: Optional[Plan]) -> Optional[Any]:
     """The model's own predict function, when MLflow's input checks would be a no-op.
 
-    A frame built by ``plan`` already has exactly the signature's columns, order
-    and dtypes, so ``PyFuncModel.predict``'s schema enforcement returns it
-    unchanged; skipping it halves the cost of a small batch. Only for models
+    An input built by ``plan`` already has exactly the signature's columns, order
+    and dtypes (or tensor dtype and shape; or there is no signature to check),
+    so ``PyFuncModel.predict``'s schema enforcement returns it unchanged;
+    skipping it halves the cost of a small batch. Only for models
     without a params schema (MLflow would fill in default params) and without
     type-hint signatures (they convert inputs).
     """
@@ -178,27 +271,27 @@ def direct_predict(predictor: Any, plan: Optional[ColumnPlan]) -> Optional[Any]:
     return (lambda data: fn(data, params=None)) if takes_params else fn
 
 
-def parse_fast(
-    plan: Optional[ColumnPlan], body: bytes, content_type: Optional[str]
-) -> Optional[list[list[Any]]]:
-    """Columns for a JSON request the fast path can answer exactly, else None."""
-    if plan is None or content_type != "application/json":
-        return None
+def decode(body: bytes) -> tuple[Optional[Any], Optional[str]]:
+    """``(document, None)``, ``(None, None)`` for MLflow to judge, or ``(None, reason)``.
+
+    A document nested deeper than the bound is refused here, with a reason:
+    MLflow's stdlib parser would hit the recursion limit and answer 500.
+    Other invalid JSON is left to MLflow, whose message the client expects.
+    """
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if type(doc) is not dict or len(doc) != 1:
-        return None
-    if "dataframe_split" in doc:
-        return plan.from_split(doc["dataframe_split"])
-    if "dataframe_records" in doc:
-        return plan.from_records(doc["dataframe_records"])
-    return None
+        return loads_json(body), None
+    except InputLimitError as exc:
+        if str(exc).startswith("JSON nested deeper"):
+            return None, f"request body is not accepted: {exc}"
+        return None, None
 
 
-def row_count(columns: list[list[Any]]) -> int:
-    return len(columns[0]) if columns else 0
+def parse_fast(plan: Optional[Plan], body: bytes, content_type: Optional[str]) -> Optional[Parsed]:
+    """The part of a JSON request the fast path can answer exactly, else None."""
+    if plan is None or content_type not in FAST_TYPES:
+        return None
+    doc, _ = decode(body)
+    return None if doc is None else plan.parse(doc)
 
 
 def split_predictions(preds: Any, counts: list[int]) -> Optional[list[Any]]:
@@ -257,12 +350,22 @@ def mlflow_invocation(
 ) -> Reply:
     """Answer one ``/invocations`` request with MLflow's own code, errors included."""
     from mlflow.exceptions import MlflowException
-    from mlflow.pyfunc.scoring_server import invocations
+    from mlflow.pyfunc.scoring_server import CONTENT_TYPES, invocations
 
+    if content_type is None:
+        # MLflow's server fails on ``None.split`` here (500 and a traceback).
+        message = (
+            "This predictor only supports the following content types:"
+            f" Types: {CONTENT_TYPES}. Got no Content-Type header."
+        )
+        return 415, message.encode(), TEXT
     try:
         result = invocations(body, content_type, predictor, input_schema)
     except MlflowException as exc:
         return exc.get_http_status_code(), exc.serialize_as_json().encode(), JSON
+    except RecursionError:
+        # nested within orjson's bound but too deep for MLflow's recursive code
+        return error_json(400, "request body is not accepted: JSON nested too deeply")
     except Exception:
         # mlflow models serve lets these escape to its framework: a bare 500.
         log.exception("unexpected error while scoring")

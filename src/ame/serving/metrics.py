@@ -62,6 +62,12 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.queue_wait = Histogram(
+            "ame_queue_wait_seconds",
+            "Time a request waited in the batcher's queue before its predict call began.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.errors = Counter(
             "ame_errors_total",
             "Requests that failed, by route and kind (client, server, too_large).",
@@ -81,6 +87,9 @@ class Metrics:
             registry=self.registry,
         )
         self._served: Optional[tuple[str, str]] = None
+        # Collectors whose values are the same in every worker (read from the
+        # store, e.g. ame.monitoring's drift gauge): reported as they are, not summed.
+        self._shared: list[Any] = []
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route, str(status)).inc()
@@ -96,6 +105,11 @@ class Metrics:
         self.model_info.labels(model, version).set(1)
         self._served = (model, version)
 
+    def add_collector(self, collector: Any) -> None:
+        """Report ``collector`` (a custom prometheus-client collector) on /metrics too."""
+        self.registry.register(collector)
+        self._shared.append(collector)
+
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -105,4 +119,6 @@ class Metrics:
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+            for collector in self._shared:
+                registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST

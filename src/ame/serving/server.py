@@ -63,6 +63,25 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def check_grpc_port(host: str, port: int) -> None:
+    """ServingError now, before any worker starts, if the gRPC port cannot be had.
+
+    Bound as gRPC binds it (``SO_REUSEPORT``): free, or held only by sockets
+    that share it (another ame being replaced by this one), is fine.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ServingError(
+                f"cannot listen for gRPC on {host}:{port}: {exc.strerror or exc}"
+            ) from exc
+
+
 def run_worker(app: Any, sock: socket.socket, log_level: str = "info") -> None:
     """Serve ``app`` on ``sock`` in this process until SIGTERM/SIGINT (uvicorn)."""
     import uvicorn
@@ -313,6 +332,8 @@ def serve(
     record_path: Optional[str] = None,
     log_level: str = "info",
     max_memory: Optional[int] = None,
+    grpc_port: Optional[int] = None,
+    payload_log: Optional[Any] = None,
 ) -> None:
     """Serve the model ``source`` names over HTTP until SIGTERM or SIGINT.
 
@@ -324,6 +345,7 @@ def serve(
     taken. ``max_memory`` (bytes) caps each worker's resident memory: a worker
     over it is killed and restarted. Raises ``ServingError`` after stopping if
     workers died more than ``CRASH_LIMIT`` times in ``CRASH_WINDOW`` seconds.
+    With ``grpc_port`` every worker also serves v2 over gRPC on that port.
     """
     if workers < 1:
         raise ServingError("--workers must be at least 1")
@@ -361,16 +383,26 @@ def serve(
         poll_interval=poll_interval,
         tracking_uri=tracking_uri,
         record_path=record_path,
+        grpc_port=grpc_port,
+        grpc_host=host,
+        payload_log=payload_log,
     )
     single = workers == 1 and not max_memory
     sock = bind_socket(host, port)
+    if grpc_port:
+        try:
+            check_grpc_port(host, grpc_port)
+        except ServingError:
+            sock.close()
+            raise
     _preload()
     log.info(
-        "serving %s version %s on http://%s:%d with %d worker(s)",
+        "serving %s version %s on http://%s:%d%s with %d worker(s)",
         model.name,
         model.version,
         host,
         port,
+        f" (gRPC on port {grpc_port})" if grpc_port else "",
         workers,
     )
     try:

@@ -28,13 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-from ame.errors import (
-    AliasNotFoundError,
-    AmeError,
-    ModelNotFoundError,
-    ServingError,
-    VersionNotFoundError,
-)
+from ame.errors import AmeError, ServingError
 
 log = logging.getLogger(__name__)
 
@@ -135,46 +129,24 @@ def _client(tracking_uri: Optional[str]) -> Any:
     return MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
 
 
-def _not_found(exc: Exception) -> bool:
-    code = getattr(exc, "error_code", "")
-    return code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
-
-
 def resolve_registry_version(
     client: Any, name: str, alias: Optional[str], version: Optional[str]
 ) -> str:
-    """The concrete version a reference means now, with an error naming what is missing."""
+    """The concrete version a reference means now, with an error naming what is missing.
+
+    The registry's own resolver answers, so ``ame serve lr/99`` lists the
+    versions that exist and ``lr@nope`` the aliases, as every other command does.
+    """
     from mlflow.exceptions import MlflowException
 
-    def model_exists() -> bool:
-        try:
-            client.get_registered_model(name)
-            return True
-        except MlflowException as exc:
-            if _not_found(exc):
-                return False
-            raise
+    from ame.registry.resolve import resolve_version
+    from ame.registry.uris import ModelRef
 
     try:
-        if version is not None:
-            client.get_model_version(name, version)
-            return version
-        if alias is not None:
-            return str(client.get_model_version_by_alias(name, alias).version)
-        versions = client.search_model_versions(f"name='{name}'")
+        found = resolve_version(client, ModelRef(name=name, version=version, alias=alias))
     except MlflowException as exc:
-        if not _not_found(exc):
-            raise ServingError(f"the registry refused to resolve '{name}': {exc.message}") from exc
-        if not model_exists():
-            raise ModelNotFoundError(f"model '{name}' is not registered") from exc
-        if alias is not None:
-            raise AliasNotFoundError(f"model '{name}' has no alias '{alias}'") from exc
-        raise VersionNotFoundError(f"model '{name}' has no version {version}") from exc
-    if not versions:
-        if not model_exists():
-            raise ModelNotFoundError(f"model '{name}' is not registered")
-        raise VersionNotFoundError(f"model '{name}' has no versions")
-    return str(max(int(v.version) for v in versions))
+        raise ServingError(f"the registry refused to resolve '{name}': {exc.message}") from exc
+    return str(found.version)
 
 
 def download_version(uri: str) -> str:

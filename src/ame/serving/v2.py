@@ -1,10 +1,13 @@
 """The open inference protocol (KServe v2): metadata, typed tensors in and out.
 
-Inputs are named after the signature's columns, each a tensor of shape ``[N]``
-or ``[N, 1]`` (data flat in row-major order, or nested). Requests for a model
-with plain typed columns become the same column lists the MLflow fast path
-produces, so both protocols share one batcher. Errors are ``{"error": msg}``,
-as the protocol specifies.
+For a model with plain typed columns, inputs are named after the columns, each
+a tensor of shape ``[N]`` or ``[N, 1]`` (data flat in row-major order, or
+nested); for a tensor signature, after its tensors (``input`` when unnamed),
+each of the signature's shape with N rows. Either way a request becomes the
+same ``Parsed`` part the MLflow fast path produces for ``/invocations``, so
+both protocols (and gRPC, ``ame.serving.grpc_v2``) share one batcher. An input
+under a name the signature does not have is refused. Errors are
+``{"error": msg}``, as the protocol specifies.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from typing import Any, Optional
 
 import orjson
 
-from ame.serving.codec import JSON, V2_OF_TYPE, ColumnPlan, Reply
+from ame.boundedio import InputLimitError, loads_json
+from ame.serving.codec import JSON, V2_OF_TYPE, ColumnPlan, Parsed, Plan, Reply
+from ame.serving.plans import TensorPlan, _shape_ok
 
 _FLOAT = {"FP16", "FP32", "FP64"}
 _INT = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
@@ -92,31 +97,47 @@ def model_metadata(name: str, version: str, metadata: Any) -> dict[str, Any]:
 
 
 def _flatten(data: Any) -> list[Any]:
-    """Tensor data in row-major order, whether sent flat or nested."""
+    """Tensor data in row-major order, whether sent flat or nested (iterative: no recursion)."""
     if type(data) is not list:
+        if type(data).__name__ == "ndarray":  # from gRPC: already flat and typed
+            return list(data.tolist())
         raise V2Error("tensor 'data' must be a JSON array")
     if not any(type(v) is list for v in data):
         return data
     out: list[Any] = []
-    for v in data:
-        if type(v) is list:
-            out.extend(_flatten(v))
-        else:
+    stack = [iter(data)]
+    while stack:
+        for v in stack[-1]:
+            if type(v) is list:
+                stack.append(iter(v))
+                break
             out.append(v)
+        else:
+            stack.pop()
     return out
 
 
 def parse_request(body: bytes) -> dict[str, Any]:
     """The request object, or a V2Error saying why it is not one."""
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise V2Error(f"request body is not valid JSON: {exc}") from exc
+        doc = loads_json(body)
+    except InputLimitError as exc:
+        reason = str(exc)
+        if reason.startswith("invalid JSON: "):
+            raise V2Error(f"request body is not valid JSON: {reason[14:]}") from None
+        raise V2Error(f"request body is not accepted: {reason}") from None
+    return check_request(doc)
+
+
+def check_request(doc: Any) -> dict[str, Any]:
+    """``doc`` if it is a well-formed inference request object, else a V2Error saying why."""
     if type(doc) is not dict or type(doc.get("inputs")) is not list or not doc["inputs"]:
         raise V2Error("an inference request must be a JSON object with a non-empty 'inputs' array")
     for tensor in doc["inputs"]:
         if type(tensor) is not dict or not {"name", "shape", "datatype", "data"} <= tensor.keys():
             raise V2Error("each input must have 'name', 'shape', 'datatype' and 'data'")
+        if type(tensor["name"]) is not str:
+            raise V2Error("each input's 'name' must be a string")
         if tensor["datatype"] not in DATATYPES:
             raise V2Error(f"input '{tensor['name']}' has unknown datatype '{tensor['datatype']}'")
         shape = tensor["shape"]
@@ -132,18 +153,93 @@ def _size(shape: list[int]) -> int:
     return n
 
 
+def _by_name(doc: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The request's tensors by name; a V2Error for missing, unknown or repeated names."""
+    by_name = {t["name"]: t for t in doc["inputs"]}
+    missing = [n for n in names if n not in by_name]
+    extra = [n for n in by_name if n not in names]
+    problems = []
+    if missing:
+        problems.append(f"missing inputs {missing}")
+    if extra:
+        problems.append(f"unexpected inputs {extra}")
+    if len(by_name) != len(doc["inputs"]):
+        problems.append("an input name is given more than once")
+    if problems:
+        raise V2Error(f"{'; '.join(problems)}; the model expects inputs {names}")
+    return by_name
+
+
+def prepare(plan: Optional[Plan], doc: dict[str, Any], schema: Any = None) -> Optional[Parsed]:
+    """The request as the fast-path part of ``plan``; None for a model without one.
+
+    Without a plan (optional columns, types the fast path leaves to MLflow) an
+    input whose name the signature ``schema`` does not have is still refused.
+    """
+    if isinstance(plan, ColumnPlan):
+        cols = columns_for(plan, doc)
+        return Parsed(key=None, rows=len(cols[0]), part=(cols, None))
+    if isinstance(plan, TensorPlan):
+        return tensors_for(plan, doc)
+    try:
+        names = schema.input_names() if schema is not None and schema.has_input_names() else []
+    except Exception:
+        names = []
+    extra = [t["name"] for t in doc["inputs"] if names and t["name"] not in names]
+    if extra:
+        raise V2Error(f"unexpected inputs {extra}; the model expects inputs {list(names)}")
+    return None
+
+
+_KIND_TYPES: dict[str, tuple[set[str], frozenset[type]]] = {
+    "f": (_FLOAT | _INT, frozenset({float, int})),
+    "i": (_INT, frozenset({int})),
+    "u": (_INT, frozenset({int})),
+    "b": ({"BOOL"}, frozenset({bool})),
+}
+
+
+def tensors_for(plan: TensorPlan, doc: dict[str, Any]) -> Parsed:
+    """The request's tensors as the arrays a tensor signature takes, merged on axis 0."""
+    import numpy as np
+
+    specs = plan.v2_inputs()
+    by_name = _by_name(doc, [name for name, _, _ in specs])
+    out: dict[str, Any] = {}
+    rows: Optional[int] = None
+    for name, dtype, expected in specs:
+        tensor = by_name[name]
+        allowed, accepts = _KIND_TYPES[dtype.kind]
+        datatype = tensor["datatype"]
+        if datatype not in allowed:
+            raise V2Error(
+                f"input '{name}' has datatype {datatype} but the model expects {_numpy_v2(dtype)}"
+            )
+        shape = tensor["shape"]
+        values = _flatten(tensor["data"])
+        if len(values) != _size(shape):
+            raise V2Error(f"input '{name}' has {len(values)} values but shape {shape}")
+        if not set(map(type, values)) <= accepts:
+            raise V2Error(f"input '{name}' has values that are not of datatype {datatype}")
+        if not _shape_ok(tuple(shape), expected):
+            raise V2Error(
+                f"input '{name}' has shape {shape} but the model expects "
+                f"{[int(d) for d in expected]} (-1: any size, at least one row)"
+            )
+        if rows is not None and shape[0] != rows:
+            raise V2Error(f"input '{name}' has {shape[0]} rows, other inputs have {rows}")
+        rows = shape[0]
+        out[name] = np.asarray(values, dtype=dtype).reshape(shape)
+    assert rows is not None
+    if not plan.named:
+        arr = out[specs[0][0]]
+        return Parsed(key=arr.shape[1:], rows=rows, part=arr)
+    return Parsed(key=tuple(a.shape[1:] for a in out.values()), rows=rows, part=out)
+
+
 def columns_for(plan: ColumnPlan, doc: dict[str, Any]) -> list[list[Any]]:
     """The request's tensors as the plan's columns, checked against the signature."""
-    by_name = {t["name"]: t for t in doc["inputs"]}
-    missing = [n for n in plan.names if n not in by_name]
-    extra = [n for n in by_name if n not in plan.names]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing inputs {missing}")
-        if extra:
-            parts.append(f"unexpected inputs {extra}")
-        raise V2Error(f"{'; '.join(parts)}; the model expects inputs {list(plan.names)}")
+    by_name = _by_name(doc, list(plan.names))
     cols: list[list[Any]] = []
     rows: Optional[int] = None
     for name, kind, accepts in zip(plan.names, plan.types, plan.accepts, strict=False):
@@ -198,10 +294,7 @@ def generic_input(doc: dict[str, Any]) -> Any:
         raise V2Error(f"inputs do not form a table: {exc}") from exc
 
 
-def _output(name: str, values: Any) -> dict[str, Any]:
-    import numpy as np
-
-    arr = np.asarray(values)
+def _output(name: str, arr: Any) -> dict[str, Any]:
     if arr.dtype.kind in "OUS":
         datatype = "BYTES"
         data = [str(v) for v in arr.reshape(-1).tolist()]
@@ -211,19 +304,24 @@ def _output(name: str, values: Any) -> dict[str, Any]:
     return {"name": name, "datatype": datatype, "shape": list(arr.shape), "data": data}
 
 
-def outputs_for(preds: Any, output_name: str) -> list[dict[str, Any]]:
-    """Predictions as v2 output tensors: one per DataFrame column, else one ``output_name``."""
+def output_arrays(preds: Any, output_name: str) -> list[tuple[str, Any]]:
+    """Predictions as named arrays: one per DataFrame column, else one ``output_name``."""
+    import numpy as np
     import pandas as pd
 
     if isinstance(preds, pd.DataFrame):
-        return [_output(str(col), preds[col].to_numpy()) for col in preds.columns]
+        return [(str(col), np.asarray(preds[col].to_numpy())) for col in preds.columns]
     if isinstance(preds, pd.Series):
-        return [
-            _output(str(preds.name) if preds.name is not None else output_name, preds.to_numpy())
-        ]
+        name = str(preds.name) if preds.name is not None else output_name
+        return [(name, np.asarray(preds.to_numpy()))]
     if isinstance(preds, dict):
-        return [_output(str(k), v) for k, v in preds.items()]
-    return [_output(output_name, preds)]
+        return [(str(k), np.asarray(v)) for k, v in preds.items()]
+    return [(output_name, np.asarray(preds))]
+
+
+def outputs_for(preds: Any, output_name: str) -> list[dict[str, Any]]:
+    """Predictions as v2 output tensors: one per DataFrame column, else one ``output_name``."""
+    return [_output(name, arr) for name, arr in output_arrays(preds, output_name)]
 
 
 def infer_response(

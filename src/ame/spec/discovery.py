@@ -20,8 +20,8 @@ def find_project_file(start: Optional[Path] = None) -> Path:
     for directory in (origin, *origin.parents):
         for name in PROJECT_FILE_NAMES:
             candidate = directory / name
-            if candidate.is_file():
-                return candidate
+            if _present(candidate):
+                return check_project_file(candidate)
     raise ProjectNotFoundError(
         f"no ame.yml or ame.yaml in {origin} or any parent directory (use -f FILE)"
     )
@@ -39,6 +39,27 @@ def project_file_in_dir(directory: Path) -> Path:
     """The ame.yml (else ame.yaml) directly inside ``directory``, without searching upwards."""
     for name in PROJECT_FILE_NAMES:
         candidate = directory / name
-        if candidate.is_file():
-            return candidate
+        if _present(candidate):
+            return check_project_file(candidate)
     raise ProjectNotFoundError(f"no ame.yml or ame.yaml in {directory}")
+
+
+def _present(path: Path) -> bool:
+    """Whether something (even a dangling symlink) has this name."""
+    return path.is_symlink() or path.exists()
+
+
+def check_project_file(path: Path) -> Path:
+    """``path`` if it is a regular file (or a link to one); else say what it is.
+
+    A directory, fifo or dangling symlink called ame.yml is the user's mistake
+    to hear about, not a reason to say there is no ame.yml or to search on.
+    """
+    if path.is_file():
+        return path
+    from ame.boundedio import describe_kind
+
+    kind = describe_kind(path)
+    if kind == "missing":
+        raise ProjectNotFoundError(f"{path}: no such file")
+    raise ProjectNotFoundError(f"{path} is {kind}, not a regular file (ame.yml must be a file)")

@@ -14,15 +14,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ame.errors import AmeError, ProjectNotFoundError, SpecError, SpecIssue
+from ame.boundedio import InputLimitError, read_regular_file
+from ame.errors import AmeError, SpecError, SpecIssue
 from ame.spec import locate
-from ame.spec.discovery import find_project_file, project_file_in_dir
+from ame.spec.discovery import check_project_file, find_project_file, project_file_in_dir
 from ame.spec.model import DataSet, Project, Ref, Task
 from ame.spec.raw import RawProject, RefAt
 from ame.spec.reader import Reader
 from ame.spec.resolve import OtherProjects, Resolver
 from ame.spec.schema import read_project
-from ame.spec.source import Source, check_misplaced_tags, compose, decode
+from ame.spec.source import MAX_SPEC_BYTES, Source, check_misplaced_tags, compose, decode
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,12 @@ class _Context:
         self, file: Path, text: str | None = None, shown: str | None = None
     ) -> tuple[Project | None, list[SpecIssue]]:
         key = file.resolve()
-        source = Source(shown or display_name(file))
+        source = Source(shown or display_name(file), directory=key.parent)
         if text is None:
             try:
-                data = file.read_bytes()
-            except OSError as exc:
-                source.add_at(1, 1, "", f"cannot read the file: {exc.strerror or exc}")
+                data = read_regular_file(file, MAX_SPEC_BYTES, what="ame.yml")
+            except InputLimitError as exc:
+                source.add_at(1, 1, "", f"cannot read the file: {exc}")
                 return None, source.issues
             text = decode(data, source)
         if text is None:
@@ -178,8 +179,7 @@ def _project_file(path: Path | str | None) -> Path:
     candidate = Path(path)
     if candidate.is_dir():
         return project_file_in_dir(candidate)
-    if not candidate.exists():
-        raise ProjectNotFoundError(f"{candidate}: no such file")
+    check_project_file(candidate)
     return candidate
 
 

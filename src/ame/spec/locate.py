@@ -57,9 +57,16 @@ def project_file_in(directory: Path) -> Path | None:
 
 def declared_name(file: Path) -> str | None:
     """The project name an ame.yml declares, read cheaply; None if unreadable."""
+    from ame.boundedio import InputLimitError, read_regular_file
+    from ame.spec.source import MAX_SPEC_BYTES, Source, shallow
+
     try:
-        node = yaml.compose(file.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+        text = read_regular_file(file, MAX_SPEC_BYTES, what="ame.yml").decode("utf-8")
+        # libyaml's composer recurses in C: too deep a file would crash, not raise
+        if not shallow(text, Source(str(file))):
+            return None
+        node = yaml.compose(text, Loader=yaml.CSafeLoader)
+    except (InputLimitError, UnicodeDecodeError, yaml.YAMLError, AttributeError, RecursionError):
         return None
     if not isinstance(node, MappingNode):
         return None

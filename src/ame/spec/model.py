@@ -39,8 +39,13 @@ class Executor(_Base):
     kind: ExecutorKind
     python_version: Optional[str] = Field(default=None, alias="pythonVersion")
     command: Optional[str] = None
-    # !pip may name its requirements inline instead of a requirements.txt.
-    packages: list[str] = Field(default_factory=list)
+    # !pip names its requirements inline *or* in a requirements.txt beside
+    # ame.yml, never both: ``ame validate`` refuses the pair at the line, and
+    # the environment builder refuses it again for projects made in code.
+    packages: list[str] = Field(
+        default_factory=list,
+        description="!pip requirements given inline, instead of a requirements.txt.",
+    )
     # !mlflow: the MLproject entry point to run.
     entry_point: Optional[str] = Field(default=None, alias="entryPoint")
 
@@ -59,10 +64,36 @@ class ArtifactConfig(_Base):
     save_changed_files: bool = Field(default=False, alias="saveChangedFiles")
 
 
+class Schedule(_Base):
+    """When a job fires: a cron expression read in a time zone (UTC unless told).
+
+    Every schedule key of ame.yml (a task's ``triggers.schedule``,
+    ``monitoring.schedule``, ``batchInference.schedule``) takes a bare cron
+    string or this mapping; the loader turns both into this one type, so the
+    scheduler and the Kubernetes renderer read ``cron``/``timezone`` the same way.
+    """
+
+    cron: str = Field(description="Five cron fields or a macro such as @daily.")
+    timezone: str = Field(default="UTC", description="An IANA zone, e.g. Europe/Berlin.")
+    catch_up: bool = Field(
+        default=False, alias="catchUp", description="Run once after downtime missed fires."
+    )
+
+    def __str__(self) -> str:
+        return self.cron if self.timezone == "UTC" else f"{self.cron} ({self.timezone})"
+
+
+class AutoTrain(_Base):
+    """``deployment.autoTrain: {poll: 60}``: retrain on a new commit or changed training data."""
+
+    # At least a second: fire records are named to the second.
+    poll: float = Field(default=60.0, ge=1, description="Seconds between checks.")
+
+
 class Triggers(_Base):
     """When a task runs by itself."""
 
-    schedule: Optional[str] = Field(default=None, description="A cron expression.")
+    schedule: Optional[Schedule] = None
 
 
 class Ref(_Base):
@@ -88,6 +119,7 @@ class Task(_Base):
     artifacts: Optional[ArtifactConfig] = None
     triggers: Optional[Triggers] = None
     timeout: Optional[float] = Field(default=None, description="Seconds.")
+    image: Optional[str] = Field(default=None, description="Container image on a cluster.")
     # The project the task's files live in (a template or a task from another
     # project still runs in the directory of the project that defines it).
     project: Optional[str] = None
@@ -100,6 +132,19 @@ class Batching(_Base):
     max_latency_ms: float = Field(default=5.0, alias="maxLatencyMs", ge=0)
 
 
+class Autoscaling(_Base):
+    """Replicas that follow load: a HorizontalPodAutoscaler on Kubernetes, Serve's on Ray."""
+
+    min_replicas: int = Field(default=1, alias="minReplicas", ge=1)
+    max_replicas: int = Field(alias="maxReplicas", ge=1)
+    target_cpu_utilization: Optional[int] = Field(
+        default=None, alias="targetCpuUtilization", ge=1, le=100
+    )
+    target_ongoing_requests: Optional[float] = Field(
+        default=None, alias="targetOngoingRequests", gt=0
+    )
+
+
 class Deployment(_Base):
     """How a model's promoted version is served."""
 
@@ -108,10 +153,20 @@ class Deployment(_Base):
     image: Optional[str] = None
     ingress_annotations: dict[str, str] = Field(default_factory=dict, alias="ingressAnnotations")
     auto_deploy: bool = Field(default=False, alias="autoDeploy")
-    auto_train: bool = Field(default=False, alias="autoTrain")
+    # ``true``/``false``, or the mapping with its poll interval: see ``auto_train_poll``.
+    auto_train: bool | AutoTrain = Field(default=False, alias="autoTrain")
     enable_tls: bool = Field(default=False, alias="enableTls")
     batching: Optional[Batching] = None
     port: Optional[int] = None
+    host: Optional[str] = Field(default=None, description="The Ingress host name.")
+    path: Optional[str] = Field(default=None, description="The Ingress path prefix.")
+    autoscaling: Optional[Autoscaling] = None
+
+    def auto_train_poll(self) -> Optional[float]:
+        """Seconds between autoTrain's checks, or None when autoTrain is off."""
+        if isinstance(self.auto_train, AutoTrain):
+            return self.auto_train.poll
+        return AutoTrain().poll if self.auto_train else None
 
 
 class ModelTask(_Base):
@@ -120,19 +175,47 @@ class ModelTask(_Base):
     task: Task
 
 
+class PayloadLog(_Base):
+    """Payload logging in the server: which requests are kept, and when a log file rotates."""
+
+    sample_rate: float = Field(default=1.0, alias="sampleRate", ge=0, le=1)
+    max_bytes: int = Field(
+        default=64 * 1024 * 1024, alias="maxBytes", ge=1, description="Bytes per log file."
+    )
+
+
+class Thresholds(_Base):
+    """When a drift check fails (exit 1): a PSI above ``psi`` or a p-value below ``pValue``."""
+
+    psi: Optional[float] = Field(default=0.2, ge=0)
+    p_value: Optional[float] = Field(default=0.05, alias="pValue", ge=0, le=1)
+
+
 class Monitoring(_Base):
-    """A task that watches a deployed model, run on a schedule."""
+    """How a deployed model is watched: payload logs, its reference, the drift check's gates.
+
+    ``task`` replaces the built-in drift check; ``schedule`` says when it runs.
+    """
 
     task: Optional[Task] = None
-    schedule: Optional[str] = None
+    schedule: Optional[Schedule] = None
+    log: Optional[PayloadLog] = None
+    reference: Optional[Ref] = Field(default=None, description="A dataset to compare with.")
+    thresholds: Thresholds = Field(default_factory=Thresholds)
 
 
 class BatchInference(_Base):
     """A task that scores a dataset with the champion version, run on a schedule."""
 
     task: Optional[Task] = None
-    schedule: Optional[str] = None
+    schedule: Optional[Schedule] = None
     data_set: Optional[Ref] = Field(default=None, alias="dataSet")
+    # What to score when there is no dataset: a file, directory or glob, relative
+    # to the project (``dataSet`` and ``input`` exclude each other).
+    input: Optional[str] = None
+    output: Optional[str] = Field(
+        default=None, description="Where predictions go, relative to the project."
+    )
 
 
 class Model(_Base):
@@ -158,6 +241,32 @@ class DataSet(_Base):
     size: Optional[int] = Field(default=None, description="Bytes.")
 
 
+BackendKind = Literal["local", "ray", "kubernetes"]
+
+
+class RayBackend(_Base):
+    """The Ray cluster the ray backend submits to."""
+
+    address: Optional[str] = None
+    namespace: Optional[str] = None
+
+
+class KubernetesBackend(_Base):
+    """The cluster the kubernetes backend applies to (kubeconfig context and namespace)."""
+
+    context: Optional[str] = None
+    namespace: Optional[str] = None
+    image: Optional[str] = Field(default=None, description="Default image for tasks.")
+
+
+class BackendConfig(_Base):
+    """Where the project's tasks and deployments run unless ``--backend`` says otherwise."""
+
+    kind: BackendKind = "local"
+    ray: Optional[RayBackend] = None
+    kubernetes: Optional[KubernetesBackend] = None
+
+
 class Project(_Base):
     """A whole ame.yml, normalised and resolved."""
 
@@ -169,6 +278,7 @@ class Project(_Base):
     templates: list[Task] = Field(default_factory=list)
     data_sets: list[DataSet] = Field(default_factory=list, alias="dataSets")
     template_sources: list[str] = Field(default_factory=list, alias="templateSources")
+    backend: Optional[BackendConfig] = None
 
     def task(self, name: str) -> Task:
         """The task called ``name``, including models' inline tasks; KeyError if none."""

@@ -60,6 +60,7 @@ class RawModel:
     # "training", "validation", "monitoring", "batchInference" -> the task in that slot
     slots: dict[str, RawTask] = field(default_factory=dict)
     batch_data_set: RefAt | None = None
+    monitoring_reference: RefAt | None = None
 
 
 @dataclass
@@ -85,5 +86,6 @@ class RawProject:
     templates: list[RawTask] = field(default_factory=list)
     data_sets: list[RawDataSet] = field(default_factory=list)
     template_sources: list[str] = field(default_factory=list)
+    backend: dict[str, Any] | None = None
     # Sections that were not even lists: references into them are not checked.
     broken: set[str] = field(default_factory=set)

@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ame.spec.source import STANDARD_TAG_PREFIX, Source, flatten_merges, is_placeholder
+from ame.spec.source import (
+    STANDARD_TAG_PREFIX,
+    Source,
+    flatten_merges,
+    is_placeholder,
+    key_path,
+)
 
 T = TypeVar("T")
 
@@ -27,11 +33,27 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+# No setting in ame.yml needs more digits; Python refuses to convert more than
+# 4300 anyway (with a ValueError that names an interpreter setting).
+MAX_INT_DIGITS = 30
+
+
+def yaml_int(node: ScalarNode) -> int:
+    """The value of a YAML int scalar; ValueError, for a person, when it is absurdly long."""
+    digits = sum(ch.isdigit() for ch in node.value)
+    if digits > MAX_INT_DIGITS:
+        shown = node.value if len(node.value) <= 20 else node.value[:12] + "..."
+        raise ValueError(
+            f"the number {shown} has {digits} digits; ame accepts at most {MAX_INT_DIGITS}"
+        )
+    return int(_constructor.construct_yaml_int(node))
+
+
 def join(path: str, key: str | int) -> str:
     """Extend a field path: ``models[0]`` + ``deployment`` -> ``models[0].deployment``."""
     if isinstance(key, int):
         return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
+    return key_path(path, key)
 
 
 def describe(node: Node) -> str:
@@ -111,23 +133,25 @@ class Reader:
                 self.issue(key, path, f"a key must be a plain string, got {describe(key)}")
                 continue
             name = key.value
+            # At the top level there is no mapping to name: the key is the field.
+            where = path or key_path("", str(name))
             if name in seen:
                 line = seen[name].start_mark.line + 1
-                self.issue(key, path, f"duplicate key '{name}' (first given on line {line})")
+                self.issue(key, where, f"duplicate key '{name}' (first given on line {line})")
                 continue
             seen[name] = key
             canonical = keys.get(name)
             if canonical is None and extensions and name.startswith("x-"):
                 continue
             if canonical is None:
-                self.issue(key, path, unknown_key(name, keys))
+                self.issue(key, where, unknown_key(name, keys))
                 continue
             if canonical in entries:
                 other = entries[canonical]
                 line = other.key.start_mark.line + 1
                 self.issue(
                     key,
-                    path,
+                    where,
                     f"'{name}' and '{other.spelling}' (line {line}) are two spellings of "
                     f"'{canonical}'; keep one",
                 )
@@ -146,7 +170,7 @@ class Reader:
         """Report a missing required key at the mapping; True when present."""
         if key in entries:
             return True
-        self.issue(node, path, f"missing required key '{key}'")
+        self.issue(node, path or key, f"missing required key '{key}'")
         return False
 
     # --- scalars ----------------------------------------------------------
@@ -187,7 +211,11 @@ class Reader:
         if not isinstance(node, ScalarNode) or node.tag != _TAG + "int":
             self.expected(node, path, "an integer")
             return None
-        value = int(_constructor.construct_yaml_int(node))
+        try:
+            value = yaml_int(node)
+        except ValueError as exc:
+            self.issue(node, path, str(exc))
+            return None
         return self._bounded(node, path, value, minimum, maximum)
 
     def number(self, node: Node, path: str, minimum: float | None = None) -> float | None:
@@ -195,10 +223,14 @@ class Reader:
         if not isinstance(node, ScalarNode) or node.tag not in (_TAG + "int", _TAG + "float"):
             self.expected(node, path, "a number")
             return None
-        if node.tag == _TAG + "int":
-            value = float(_constructor.construct_yaml_int(node))
-        else:
-            value = float(_constructor.construct_yaml_float(node))
+        try:
+            if node.tag == _TAG + "int":
+                value = float(yaml_int(node))
+            else:
+                value = float(_constructor.construct_yaml_float(node))
+        except (ValueError, OverflowError) as exc:
+            self.issue(node, path, str(exc))
+            return None
         return self._bounded(node, path, value, minimum, None)
 
     def _bounded(self, node: Node, path: str, value: T, minimum: Any, maximum: Any) -> T | None:
@@ -227,14 +259,15 @@ class Reader:
         raw: object = node.value
         try:
             if node.tag == _TAG + "int":
-                raw = int(_constructor.construct_yaml_int(node))
+                raw = yaml_int(node)
             elif node.tag == _TAG + "float":
                 raw = float(_constructor.construct_yaml_float(node))
             elif node.tag == _TAG + "bool":
                 raw = bool(_constructor.construct_yaml_bool(node))
             return convert(raw)
-        except (ValueError, ConstructorError) as exc:
-            self.issue(node, path, str(exc))
+        except (ValueError, ArithmeticError, ConstructorError) as exc:
+            # ArithmeticError: decimal overflow in a quantity such as 1e999999Gi
+            self.issue(node, path, str(exc) or f"{node.value!r} is out of range")
             return None
 
     def string_list(self, node: Node, path: str, what: str) -> list[str] | None:

@@ -114,6 +114,7 @@ class Resolver:
             "templates": templates,
             "dataSets": data_sets,
             "templateSources": raw.template_sources,
+            **({"backend": raw.backend} if raw.backend is not None else {}),
         }
 
     # --- duplicates ----------------------------------------------------------
@@ -285,6 +286,10 @@ class Resolver:
             target = self._check_data_set(raw.batch_data_set)
             if target is not None:
                 data.setdefault("batchInference", {})["dataSet"] = target
+        if raw.monitoring_reference is not None:
+            target = self._check_data_set(raw.monitoring_reference)
+            if target is not None:
+                data.setdefault("monitoring", {})["reference"] = target
         return data
 
     def _data_set(self, raw: RawDataSet) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from yaml.nodes import Node
+from yaml.nodes import MappingNode, Node
 
 from ame.spec import units
 from ame.spec.raw import RawDataSet, RawModel, RawProject
@@ -20,7 +20,7 @@ from ame.spec.reader import Reader, join
 from ame.spec.task_schema import read_ref, read_resources, read_schedule, read_task, spellings
 
 PROJECT_KEYS = spellings(
-    "project", "models", "tasks", "templates", "dataSets", "templateSources",
+    "project", "models", "tasks", "templates", "dataSets", "templateSources", "backend",
     name="project", projectid="project", dataSet="dataSets",
 )  # fmt: skip
 MODEL_KEYS = spellings(
@@ -29,15 +29,25 @@ MODEL_KEYS = spellings(
     validationTask="validation", batch_inference="batchInference",
 )  # fmt: skip
 SLOT_KEYS = spellings("task")
-MONITORING_KEYS = spellings("task", "schedule")
-BATCH_KEYS = spellings("task", "schedule", "dataSet", dataSets="dataSet")
+MONITORING_KEYS = spellings("task", "schedule", "log", "reference", "thresholds")
+MONITORING_LOG_KEYS = spellings("sampleRate", "maxBytes")
+THRESHOLD_KEYS = spellings("psi", "pValue")
+BATCH_KEYS = spellings("task", "schedule", "dataSet", "input", "output", dataSets="dataSet")
 DEPLOYMENT_KEYS = spellings(
     "resources", "replicas", "image", "ingressAnnotations", "autoDeploy", "autoTrain",
-    "enableTls", "batching", "port",
+    "enableTls", "batching", "port", "host", "path", "autoscaling",
     deploy="autoDeploy", auto_train="autoTrain", enable_tls="enableTls",
     auto_deploy="autoDeploy",
 )  # fmt: skip
 BATCHING_KEYS = spellings("maxBatchSize", "maxLatencyMs")
+AUTO_TRAIN_KEYS = spellings("poll")
+AUTOSCALING_KEYS = spellings(
+    "minReplicas", "maxReplicas", "targetCpuUtilization", "targetOngoingRequests"
+)
+BACKEND_KEYS = spellings("kind", "ray", "kubernetes")
+RAY_BACKEND_KEYS = spellings("address", "namespace")
+KUBERNETES_BACKEND_KEYS = spellings("context", "namespace", "image")
+BACKEND_KINDS = ("local", "ray", "kubernetes")
 DATASET_KEYS = spellings("name", "path", "task", "size")
 MODEL_TYPES = ("mlflow",)
 
@@ -87,7 +97,42 @@ def read_project(r: Reader, root: Node) -> RawProject:
     if "templateSources" in entries:
         entry = entries["templateSources"]
         raw.template_sources = r.string_list(entry.value, entry.spelling, "directories") or []
+    if "backend" in entries:
+        raw.backend = read_backend(r, entries["backend"].value, "backend")
     return raw
+
+
+def read_backend(r: Reader, node: Node, path: str) -> dict[str, Any] | None:
+    """``backend: {kind, ray: {address, namespace}, kubernetes: {context, namespace, image}}``."""
+    entries = r.mapping(node, path, BACKEND_KEYS, "backend settings (a mapping)")
+    if entries is None:
+        return None
+    out: dict[str, Any] = {}
+    if "kind" in entries:
+        kind_node = entries["kind"].value
+        kind = r.string(kind_node, join(path, "kind"), "a backend kind")
+        if kind is not None and kind not in BACKEND_KINDS:
+            r.issue(
+                kind_node,
+                join(path, "kind"),
+                f"unknown backend kind {kind!r}; valid: {', '.join(BACKEND_KINDS)}",
+            )
+        elif kind is not None:
+            out["kind"] = kind
+    for section, keys in (("ray", RAY_BACKEND_KEYS), ("kubernetes", KUBERNETES_BACKEND_KEYS)):
+        if section not in entries:
+            continue
+        section_path = join(path, section)
+        fields = r.mapping(entries[section].value, section_path, keys, f"{section} settings")
+        if fields is None:
+            continue
+        values: dict[str, Any] = {}
+        for key, entry in fields.items():
+            text = r.string(entry.value, join(section_path, key))
+            if text is not None:
+                values[key] = text
+        out[section] = values
+    return out
 
 
 # --- models --------------------------------------------------------------------
@@ -174,7 +219,68 @@ def _read_scheduled(
     if "dataSet" in entries:
         entry = entries["dataSet"]
         raw.batch_data_set = read_ref(r, entry.value, join(path, entry.spelling), "a dataset")
+    for key in ("input", "output"):
+        if key in entries:
+            text = r.string(entries[key].value, join(path, key), "a path")
+            if text is not None:
+                data[key] = text
+    if "input" in entries and "dataSet" in entries:
+        r.issue(entries["input"].value, join(path, "input"),
+                "give 'dataSet' or 'input' (what to score), not both")  # fmt: skip
+    if "reference" in entries:
+        entry = entries["reference"]
+        raw.monitoring_reference = read_ref(r, entry.value, join(path, "reference"), "a dataset")
+    if "log" in entries:
+        log = _read_payload_log(r, entries["log"].value, join(path, "log"))
+        if log is not None:
+            data["log"] = log
+    if "thresholds" in entries:
+        thresholds = _read_thresholds(r, entries["thresholds"].value, join(path, "thresholds"))
+        if thresholds is not None:
+            data["thresholds"] = thresholds
     raw.data[slot] = data
+
+
+def _read_payload_log(r: Reader, node: Node, path: str) -> dict[str, Any] | None:
+    """``monitoring.log``: payload logging in the server; ``{}`` means on with defaults."""
+    if getattr(node, "tag", "") == "tag:yaml.org,2002:null":
+        return {}
+    entries = r.mapping(node, path, MONITORING_LOG_KEYS, "payload log settings (a mapping)")
+    if entries is None:
+        return None
+    out: dict[str, Any] = {}
+    if "sampleRate" in entries:
+        rate_node = entries["sampleRate"].value
+        rate = r.number(rate_node, join(path, "sampleRate"), minimum=0)
+        if rate is not None and rate > 1:
+            r.issue(rate_node, join(path, "sampleRate"), f"must be at most 1, got {rate}")
+        elif rate is not None:
+            out["sampleRate"] = rate
+    if "maxBytes" in entries:
+        size = r.converted(
+            entries["maxBytes"].value, join(path, "maxBytes"), units.parse_bytes,
+            "a size such as 64Mi",
+        )  # fmt: skip
+        if size is not None:
+            out["maxBytes"] = size
+    return out
+
+
+def _read_thresholds(r: Reader, node: Node, path: str) -> dict[str, Any] | None:
+    """``monitoring.thresholds``: when the drift check fails (exit code 1)."""
+    entries = r.mapping(node, path, THRESHOLD_KEYS, "drift thresholds (a mapping)")
+    if entries is None:
+        return None
+    out: dict[str, Any] = {}
+    for key in ("psi", "pValue"):
+        if key in entries:
+            value_node = entries[key].value
+            value = r.number(value_node, join(path, key), minimum=0)
+            if value is not None and key == "pValue" and value > 1:
+                r.issue(value_node, join(path, key), f"must be at most 1, got {value_node.value}")
+            elif value is not None:
+                out[key] = value
+    return out
 
 
 def read_deployment(r: Reader, node: Node, path: str) -> dict[str, Any] | None:
@@ -194,14 +300,84 @@ def read_deployment(r: Reader, node: Node, path: str) -> dict[str, Any] | None:
             value = r.integer(entry.value, key_path, minimum=1, maximum=65535)
         elif canonical == "image":
             value = r.string(entry.value, key_path, "an image name")
+        elif canonical == "host":
+            value = r.string(entry.value, key_path, "a host name")
+        elif canonical == "path":
+            value = r.string(entry.value, key_path, "a URL path such as /models/iris")
+            if value is not None and not value.startswith("/"):
+                r.issue(entry.value, key_path, f"a path must start with '/', got {value!r}")
+                value = None
+        elif canonical == "autoscaling":
+            value = _read_autoscaling(r, entry.value, key_path)
         elif canonical == "ingressAnnotations":
             value = r.string_map(entry.value, key_path, "annotations (a mapping)")
-        elif canonical in ("autoDeploy", "autoTrain", "enableTls"):
+        elif canonical == "autoTrain":
+            value = _read_auto_train(r, entry.value, key_path)
+        elif canonical in ("autoDeploy", "enableTls"):
             value = r.boolean(entry.value, key_path)
         elif canonical == "batching":
             value = _read_batching(r, entry.value, key_path)
         if value is not None:
             out[canonical] = value
+    return out
+
+
+def _read_auto_train(r: Reader, node: Node, path: str) -> bool | dict[str, Any] | None:
+    """``true``/``false``, or ``{poll: 60}`` (seconds, or a duration such as 5m)."""
+    if not isinstance(node, MappingNode):
+        return r.boolean(node, path)
+    entries = r.mapping(node, path, AUTO_TRAIN_KEYS, "autoTrain settings (a mapping)")
+    if entries is None:
+        return None
+    out: dict[str, Any] = {}
+    if "poll" in entries:
+        poll = r.converted(
+            entries["poll"].value, join(path, "poll"), units.parse_duration,
+            "a duration such as 60 or 5m",
+        )  # fmt: skip
+        if poll is not None and poll < 1:
+            message = f"must be at least 1 second, got {poll:g}s"
+            r.issue(entries["poll"].value, join(path, "poll"), message)
+            poll = None
+        if poll is None:
+            return None
+        out["poll"] = poll
+    return out
+
+
+def _read_autoscaling(r: Reader, node: Node, path: str) -> dict[str, Any] | None:
+    """Replica bounds and the load each replica should carry."""
+    entries = r.mapping(node, path, AUTOSCALING_KEYS, "autoscaling settings (a mapping)")
+    if entries is None:
+        return None
+    out: dict[str, Any] = {}
+    for key in ("minReplicas", "maxReplicas"):
+        if key in entries:
+            count = r.integer(entries[key].value, join(path, key), minimum=1)
+            if count is not None:
+                out[key] = count
+    if "targetCpuUtilization" in entries:
+        entry = entries["targetCpuUtilization"]
+        percent = r.integer(entry.value, join(path, "targetCpuUtilization"), 1, 100)
+        if percent is not None:
+            out["targetCpuUtilization"] = percent
+    if "targetOngoingRequests" in entries:
+        entry = entries["targetOngoingRequests"]
+        target = r.number(entry.value, join(path, "targetOngoingRequests"), minimum=0)
+        if target is not None and target == 0:
+            r.issue(entry.value, join(path, "targetOngoingRequests"), "must be more than 0")
+        elif target is not None:
+            out["targetOngoingRequests"] = target
+    if not r.require(entries, node, path, "maxReplicas"):
+        return None
+    low, high = out.get("minReplicas", 1), out.get("maxReplicas")
+    if high is not None and low > high:
+        r.issue(
+            entries["minReplicas"].value,
+            join(path, "minReplicas"),
+            f"minReplicas ({low}) is more than maxReplicas ({high})",
+        )
+        return None
     return out
 
 

@@ -10,8 +10,11 @@ are not text, YAML syntax, an empty file, tags nobody knows) becomes a
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -31,6 +34,27 @@ EXECUTOR_TAGS: dict[str, str] = {
 STANDARD_TAG_PREFIX = "tag:yaml.org,2002:"
 _MERGE_TAG = STANDARD_TAG_PREFIX + "merge"
 _NUL_MESSAGE = "not a text file: NUL byte (ame.yml must be UTF-8 YAML)"
+# The largest ame.yml ame reads: real ones are a few KiB; this refuses a
+# mistaken log file or device at once instead of composing gigabytes.
+MAX_SPEC_BYTES = 4 << 20
+# The path shown for an issue that belongs to no field (an empty file, a
+# syntax error before the first key): every issue line has a path.
+ROOT_PATH = "<root>"
+# Deeper nesting is refused before composing (see ``shallow``).
+MAX_DEPTH = 64
+# What YAML accepts as text (YAML 1.1 "printable"); anything else is refused
+# here, at its own line and column, instead of by PyYAML's reader with a
+# character offset.
+_NOT_PRINTABLE = re.compile(
+    "[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_CONTROL_NAMES = {
+    0x7F: "DEL",
+    0x1B: "ESC",
+    0x0C: "form feed",
+    0x0B: "vertical tab",
+    0x08: "backspace",
+}
 
 try:  # libyaml is much faster; fall back to the pure-Python loader when absent.
     _BaseLoader: type = yaml.CSafeLoader
@@ -48,15 +72,18 @@ class Source:
     reported: set[int] = field(default_factory=set)
     # Nodes whose executor tag the schema consumed; any other executor tag is misplaced.
     tags_used: set[int] = field(default_factory=set)
+    # The directory the file is in, for checks that look beside it (a !pip task's
+    # requirements.txt); None for text loaded without a file.
+    directory: Path | None = None
 
     def add(self, node: Node | None, path: str, message: str) -> None:
         """Record an issue at ``node`` (1-based line and column), or at 1:1 without one."""
         line, column = position(node)
-        self.issues.append(SpecIssue(self.file, line, column, path, message))
+        self.issues.append(SpecIssue(self.file, line, column, path or ROOT_PATH, message))
 
     def add_at(self, line: int, column: int, path: str, message: str) -> None:
         """Record an issue at an explicit 1-based position."""
-        self.issues.append(SpecIssue(self.file, line, column, path, message))
+        self.issues.append(SpecIssue(self.file, line, column, path or ROOT_PATH, message))
 
 
 def position(node: Node | None) -> tuple[int, int]:
@@ -96,6 +123,58 @@ def decode(data: bytes, source: Source) -> str | None:
     return text
 
 
+def printable(text: str, source: Source) -> bool:
+    """Whether ``text`` holds only characters YAML accepts; else one issue at the first other.
+
+    PyYAML's reader would refuse it too, but at ``1:1`` with a character offset
+    on a second line; this names the line, column and field instead.
+    """
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is None:
+        return True
+    code = ord(bad.group())
+    name = _CONTROL_NAMES.get(code)
+    what = f"U+{code:04X}" + (f" ({name})" if name else "")
+    line = text.count("\n", 0, bad.start()) + 1
+    column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+    source.add_at(
+        line,
+        column,
+        path_at(_NOT_PRINTABLE.sub(" ", text), bad.start()),
+        f"control character {what} is not allowed (ame.yml must be printable UTF-8 text)",
+    )
+    return False
+
+
+def shallow(text: str, source: Source) -> bool:
+    """Whether ``text`` nests at most ``MAX_DEPTH`` levels; else one issue where it gets deeper.
+
+    libyaml's composer recurses in C once per level, so a file of 100,000
+    ``[`` crashes the interpreter outright; the parser's events come without
+    recursion, and counting them first costs a tenth of a millisecond.
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_BaseLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                    source.add_at(
+                        line,
+                        column,
+                        "",
+                        f"nested more than {MAX_DEPTH} levels deep; ame.yml needs a handful",
+                    )
+                    return False
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass  # compose reports it, with its position
+    return True
+
+
 def _add_at_offset(source: Source, data: bytes, offset: int, message: str) -> None:
     line = data.count(b"\n", 0, offset) + 1
     column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
@@ -104,13 +183,19 @@ def _add_at_offset(source: Source, data: bytes, offset: int, message: str) -> No
 
 def compose(text: str, source: Source) -> Node | None:
     """The YAML node tree of ``text``, or None (with issues) if there is none to walk."""
+    if not printable(text, source) or not shallow(text, source):
+        return None
     try:
         node = yaml.compose(text, Loader=_BaseLoader)
     except yaml.MarkedYAMLError as exc:
         _syntax_issue(exc, text, source)
         return None
     except yaml.YAMLError as exc:  # reader errors carry no mark
-        source.add_at(1, 1, "", f"invalid YAML: {exc}")
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        source.add_at(1, 1, "", f"invalid YAML: {first}")
+        return None
+    except RecursionError:  # PyYAML's composer recurses once per level of nesting
+        source.add_at(1, 1, "", "invalid YAML: the document is nested too deeply")
         return None
     if node is None:
         source.add_at(
@@ -143,11 +228,90 @@ def _syntax_issue(exc: yaml.MarkedYAMLError, text: str, source: Source) -> None:
             message = f"unfinished fragment: placeholder {bad!r} where 'key: value' was expected"
         else:
             message = f"invalid YAML: {bad!r} is not 'key: value' (missing ':'?)"
-        source.add_at(mark.line + 1, mark.column + 1, "", message)
+        source.add_at(mark.line + 1, mark.column + 1, path_at(text, mark.index), message)
         return
     context = f" ({exc.context.strip()})" if exc.context else ""
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-    source.add_at(line, column, "", f"invalid YAML: {problem}{context}")
+    path = path_at(text, mark.index) if mark is not None else ""
+    source.add_at(line, column, path, f"invalid YAML: {problem}{context}")
+
+
+_PLAIN_KEY = re.compile(r"^[^\s\[\].\"':]+$")
+
+
+def key_path(path: str, key: str) -> str:
+    """``path`` extended by ``key``: ``a.b``, or ``a["odd key"]`` for keys with spaces or dots.
+
+    A path is one word in ``FILE:L:C path: message``, so a key that is not a
+    plain word (a typo with a space, a colon) is quoted, its whitespace written
+    as ``%20`` and the like, rather than splitting the line's path in two.
+    """
+    if _PLAIN_KEY.match(key):
+        return f"{path}.{key}" if path else key
+    quoted = re.sub(r"\s", lambda m: f"%{ord(m.group()):02X}", json.dumps(key))
+    return f"{path}[{quoted}]"
+
+
+@dataclass
+class _Frame:
+    """One open mapping or sequence while replaying parser events (see ``path_at``)."""
+
+    mapping: bool
+    key: str | None = None  # a mapping's current key
+    index: int = -1  # a sequence's current item
+    expecting_key: bool = True
+
+
+def path_at(text: str, index: int) -> str:
+    """The field path of the place at character ``index``, from the events before it.
+
+    A syntax error has no node, but the parser got as far as the error: its
+    events (mapping and sequence starts, keys, values) say which field the
+    error is in, so even ``invalid YAML`` lines name a path. Parsing stops at
+    ``index`` or at the first error, whichever comes first.
+    """
+    frames: list[_Frame] = []
+    try:
+        for event in yaml.parse(text, Loader=_BaseLoader):
+            start = event.start_mark.index if event.start_mark is not None else 0
+            if start >= index:
+                break
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                if frames:
+                    frames.pop()
+                if frames and frames[-1].mapping:
+                    frames[-1].expecting_key = True
+                continue
+            if not isinstance(event, yaml.NodeEvent):
+                continue
+            top = frames[-1] if frames else None
+            if top is not None and top.mapping and top.expecting_key:
+                if event.end_mark is not None and event.end_mark.index > index:
+                    top.key = None  # the place is inside this key: the mapping is the field
+                    break
+                top.key = event.value if isinstance(event, yaml.ScalarEvent) else None
+                top.expecting_key = False
+                continue  # (a complex key's own events are rare enough to ignore)
+            if top is not None and not top.mapping:
+                top.index += 1
+            if isinstance(event, yaml.MappingStartEvent):
+                frames.append(_Frame(mapping=True))
+            elif isinstance(event, yaml.SequenceStartEvent):
+                frames.append(_Frame(mapping=False, expecting_key=False))
+            elif top is not None and top.mapping:
+                top.expecting_key = True
+    except (yaml.YAMLError, RecursionError):
+        pass
+    path = ""
+    for depth, frame in enumerate(frames, 1):
+        # In the innermost mapping the error follows its last key (in or just
+        # after that entry's value): naming it helps more than naming the mapping.
+        inside = not frame.expecting_key or depth == len(frames)
+        if frame.mapping and inside and frame.key is not None:
+            path = key_path(path, frame.key)
+        elif not frame.mapping and frame.index >= 0:
+            path = f"{path}[{frame.index}]"
+    return path
 
 
 def _is_placeholder(text: str) -> bool:
@@ -181,7 +345,7 @@ def walk(node: Node, path: str = "") -> Iterator[tuple[Node, str]]:
             for key, value in reversed(current.value):
                 inner = where
                 if isinstance(key, ScalarNode):
-                    inner = f"{where}.{key.value}" if where else str(key.value)
+                    inner = key_path(where, str(key.value))
                 stack.extend(((value, inner), (key, where)))
 
 

@@ -21,6 +21,9 @@ _QUANTITY = re.compile(
 _LOOKS_LIKE_UNIT = re.compile(r"^(\d+(?:\.\d+)?)\s*([A-Za-z]+)$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_MAX_BYTES = Decimal(2) ** 63
+# Exponents beyond this are typos (1e999999), and Decimal would overflow on them.
+_MAX_EXPONENT = 30
 
 
 def _quantity(text: str) -> Decimal:
@@ -34,7 +37,10 @@ def _quantity(text: str) -> Decimal:
     if match["suffix"]:
         return value * (Decimal(10) ** _DECIMAL[match["suffix"]])
     if match["exp"]:
-        return value * (Decimal(10) ** int(match["exp"]))
+        exponent = match["exp"]
+        if len(exponent.lstrip("+-")) > 3 or abs(int(exponent)) > _MAX_EXPONENT:
+            raise ValueError(text)
+        return value * (Decimal(10) ** int(exponent))
     return value
 
 
@@ -52,6 +58,8 @@ def parse_bytes(value: object) -> int:
             raise ValueError(_bad_bytes(text)) from None
     if number < 0:
         raise ValueError(f"'{value}' is negative; expected a size such as 10G or 512Mi")
+    if not number.is_finite() or number > _MAX_BYTES:
+        raise ValueError(f"'{value}' is larger than any machine (at most 8Ei)")
     return math.ceil(number)
 
 
@@ -124,5 +132,19 @@ def check_cron(expression: str) -> str:
         raise ValueError(
             f"'{expression}' is not a cron schedule ({exc}); expected five fields such as "
             "'0 3 * * *' or a macro such as '@daily'"
+        ) from None
+    return text
+
+
+def check_timezone(name: str) -> str:
+    """Return ``name`` if it is an IANA time zone zoneinfo knows, else raise ValueError."""
+    import zoneinfo
+
+    text = name.strip()
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; expected an IANA name such as 'UTC' or 'Europe/Berlin'"
         ) from None
     return text

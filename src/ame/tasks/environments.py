@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,8 @@ _MARKER = ".ame-env.json"
 # Bump when the way environments are built changes, so old entries are not reused.
 _LAYOUT = 2  # 2: bytecode compiled at build time
 _LOCK_TIMEOUT = 3600.0
+# "error: " (any case) that uv, pip and poetry start their own failure lines with.
+_ERROR_PREFIX = re.compile(r"^\s*error:\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,11 @@ def _plan(project: Project, task: Task) -> _Plan | None:
         return None
     if kind == "pip":
         if (root / "requirements.txt").is_file():
+            if executor.packages:
+                raise TaskError(
+                    f"task '{task.name}': !pip takes requirements.txt or packages, not both "
+                    f"({root / 'requirements.txt'} exists); remove packages or the file"
+                )
             files["requirements.txt"] = _read(root / "requirements.txt")
         extra["packages"] = list(executor.packages)
         how = "uv venv + uv pip install " + (
@@ -326,7 +334,9 @@ def _run(
         say(line)
     code = proc.wait()
     if code != 0:
-        tail = "\n".join(lines[-25:])
+        # The CLI starts every line of an error with "error: "; the tool's own
+        # "error: " would read "error: error: No solution found".
+        tail = "\n".join(_ERROR_PREFIX.sub("", line) for line in lines[-25:])
         raise EnvironmentBuildError(f"{what} failed (exit {code}):\n{tail}")
 
 

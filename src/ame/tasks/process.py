@@ -10,6 +10,7 @@ to ame, the task's ``timeout``, and its memory limit (resident memory of the
 whole tree). Any of those stops the tree (SIGTERM, a grace period, SIGKILL)
 and the result says why. When the task's main process exits, whatever it left
 running in its group is stopped too, so a finished task leaves nothing behind.
+When ame itself is killed outright, a small watchdog stops the group instead.
 """
 
 from __future__ import annotations
@@ -169,6 +170,66 @@ def _wait_for_exit(proc: subprocess.Popen[bytes], pidfd: int | None, timeout: fl
     select.select([pidfd], [], [], timeout)
 
 
+# Stops the task's process group when ame dies without stopping it (SIGKILL,
+# the OOM killer). It reads the group id, then waits on a pipe only ame holds:
+# "done" means ame ended the task itself; end-of-file without it means ame is
+# gone. /bin/sh, not Python: it costs a millisecond, not an interpreter start.
+_WATCHDOG = """
+read -r pg || exit 0
+case "$pg" in ''|*[!0-9]*) exit 0;; esac
+read -r line
+[ "$line" = done ] && exit 0
+kill -TERM -"$pg" 2>/dev/null || exit 0
+i=0
+while [ "$i" -lt "$1" ] && kill -0 -"$pg" 2>/dev/null; do sleep 0.1; i=$((i+1)); done
+kill -KILL -"$pg" 2>/dev/null
+exit 0
+"""
+
+
+class _Watchdog:
+    """A detached ``sh`` that stops the task's group if ame dies first (see ``_WATCHDOG``).
+
+    A parent-death signal (``PR_SET_PDEATHSIG``) would reach only the task's
+    first process, and only while the thread that started it lives; the task
+    runs in its own session, so its children would survive ame. The watchdog
+    signals the whole group instead, and it is started before the task, so
+    there is no moment when a task runs unwatched but for the write of its pid.
+    """
+
+    def __init__(self, grace: float) -> None:
+        read_end, self._pipe = os.pipe()  # both ends non-inheritable by the task
+        try:
+            self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                ["/bin/sh", "-c", _WATCHDOG, "ame-watchdog", str(max(1, int(grace * 10)))],
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C to ame's terminal must not end it first
+            )
+        except OSError as exc:  # no /bin/sh: run unwatched rather than not at all
+            log.warning("cannot start the task watchdog: %s", exc)
+            self._proc = None
+        finally:
+            os.close(read_end)
+
+    def watch(self, pgid: int) -> None:
+        self._send(f"{pgid}\n")
+
+    def _send(self, text: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._pipe, text.encode("ascii"))
+
+    def release(self) -> None:
+        """The task is over and ame stopped what it left: the watchdog exits quietly."""
+        self._send("done\n")
+        with contextlib.suppress(OSError):
+            os.close(self._pipe)
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=GRACE_SECONDS)
+
+
 def run_process(
     command: str,
     *,
@@ -185,16 +246,22 @@ def run_process(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with log_path.open("a", encoding="utf-8") as log_file, _Stop() as stop:
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=limits.preexec(),
-        )
+        watchdog = _Watchdog(GRACE_SECONDS)
+        try:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=limits.preexec(),
+            )
+        except BaseException:
+            watchdog.release()
+            raise
+        watchdog.watch(proc.pid)
         assert proc.stdout is not None
         pidfd = _open_pidfd(proc.pid)
         try:
@@ -240,6 +307,9 @@ def run_process(
         finally:
             if pidfd is not None:
                 os.close(pidfd)
+            if proc.poll() is None:  # left by an exception: never leave the task running
+                kill_tree(proc)
+            watchdog.release()
         if reason is not None:
             log_file.write(f"[ame] {reason}\n")
             status = "KILLED"

@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 
 LOG_ARTIFACT = "task.log"
 KIND_TAG = "ame.kind"
+OWNER_TAG = "ame.owner"
+# The variables ``ame scheduler`` sets on a fired command -> the run tags they become.
+SCHEDULE_ENV_TAGS = {
+    "AME_SCHEDULE_JOB": "ame.schedule.job",
+    "AME_SCHEDULE_FIRE_TIME": "ame.schedule.fire_time",
+}
 
 
 @dataclass(frozen=True)
@@ -217,10 +223,14 @@ def _run(
     dataset_env = dataset_mod.ensure_datasets(project, task, producer, stack)
 
     from ame import __version__
+    from ame._owner import owner_token
 
     experiment_id = tracker.ensure_experiment(project.name)
     run_tags: dict[str, str] = {
         KIND_TAG: "task",
+        # Who keeps this run open: a later ``ame status`` or ``ame train`` marks
+        # the run KILLED if this process died without closing it (ame.reconcile).
+        OWNER_TAG: owner_token(),
         "ame.task": task.name,
         "ame.project": project.name,
         "ame.version": __version__,
@@ -232,6 +242,11 @@ def _run(
     if commit:
         run_tags["mlflow.source.git.commit"] = commit
         run_tags["ame.git_commit"] = commit
+    # A run the scheduler fired (ame.schedule) says which job and fire time it belongs to.
+    import os
+
+    fired = {tag: os.environ.get(var, "") for var, tag in SCHEDULE_ENV_TAGS.items()}
+    run_tags.update({tag: value for tag, value in fired.items() if value})
     run_tags.update(tags)
     run_id = tracker.create_run(
         experiment_id, run_name or task.name, {k: redact(v) for k, v in run_tags.items()}

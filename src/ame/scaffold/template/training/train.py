@@ -9,6 +9,7 @@ and tags it with the code version.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import mlflow
 from mlflow.models import infer_signature
@@ -35,7 +36,23 @@ def main() -> None:
         input_example=example,
         registered_model_name=os.environ.get("AME_MODEL_NAME"),
     )
+    log_reference(features, served.predict(None, features))
     print(f"trained {common.__version__}: train accuracy {accuracy:.3f}")
+
+
+def log_reference(features, predictions, max_rows: int = 10_000) -> None:
+    """Keep a sample of the training inputs (and their predictions) for `ame monitor`.
+
+    It is the run artifact ame/reference.parquet that ame.monitoring.log_reference
+    writes; written here with pandas because this task's environment has no ame.
+    """
+    sample = features.assign(**{f"output.{c}": predictions[c].to_numpy() for c in predictions})
+    if len(sample) > max_rows:
+        sample = sample.sample(max_rows, random_state=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "reference.parquet")
+        sample.to_parquet(path, index=False)
+        mlflow.log_artifact(path, artifact_path="ame")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,11 @@
+"""The ray backend: tasks as Ray jobs on a cluster, submitted through its dashboard.
+
+``backend.RayBackend`` implements ``ame.backends.base.Backend``; ``jobs`` submits
+and follows one task; ``workdir`` decides what of the project travels with it;
+``entry`` is what runs on the node (it builds the task's environment there and
+runs the command with that environment's interpreter); ``cluster`` is the one
+place that talks to the cluster's HTTP API.
+
+Import-light: nothing here imports ``ray`` until a function that needs it runs
+(``pip install 'ame[ray]'`` brings it).
+"""

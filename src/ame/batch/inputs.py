@@ -1,0 +1,357 @@
+"""What to score: the input files, their fingerprint, and a stream of fixed-size chunks.
+
+Chunks are cut by global row number (chunk ``i`` holds rows ``i*N .. i*N+N-1``
+of the whole input, across files), never by how a reader happens to block its
+reads. That is what makes a resumed run write exactly the parts an
+uninterrupted one would: the chunk boundaries depend on the input and
+``--chunk-rows`` only.
+
+Memory stays bounded by the chunk size: files are read as streams of record
+batches (pyarrow's streaming CSV and JSON readers, Parquet batch iteration) and
+at most one chunk plus one reader block is held at a time.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from ame.batch.errors import InputError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SUFFIXES = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+FORMATS = ("csv", "parquet", "jsonl")
+# Reader block: large enough for pyarrow's parsers to be fast, small beside a chunk.
+BLOCK_BYTES = 1 << 20
+_FINGERPRINT_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file of the input, with what identifies its content for ``--resume``."""
+
+    path: Path
+    format: str
+    size: int
+    mtime_ns: int
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Size, modification time and a hash of the first and last MiB.
+
+        Hashing whole inputs of many GiB would cost as much as scoring them;
+        size, mtime and both ends catch an appended, truncated, rewritten or
+        replaced file.
+        """
+        digest = hashlib.sha256()
+        with self.path.open("rb") as fh:
+            digest.update(fh.read(_FINGERPRINT_BYTES))
+            if self.size > _FINGERPRINT_BYTES:
+                fh.seek(max(_FINGERPRINT_BYTES, self.size - _FINGERPRINT_BYTES))
+                digest.update(fh.read(_FINGERPRINT_BYTES))
+        return {
+            "path": str(self.path),
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "sha256_ends": digest.hexdigest(),
+        }
+
+
+def format_of(path: Path, given: Optional[str] = None) -> Optional[str]:
+    """The format a file is read as: ``given``, else its suffix; None when unknown."""
+    if given is not None:
+        return given
+    return SUFFIXES.get(path.suffix.lower())
+
+
+def _stat(path: Path, fmt: str) -> InputFile:
+    st = path.stat()
+    return InputFile(path=path.resolve(), format=fmt, size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+def resolve_inputs(text: str, input_format: Optional[str] = None) -> list[InputFile]:
+    """The files ``text`` names: a file, a directory (its data files, sorted) or a glob.
+
+    A directory's files are taken in sorted path order, skipping hidden files
+    and those starting with ``_`` (``_SUCCESS`` and other writers' markers), so
+    the row order, hence the output, is the same on every run.
+    """
+    if input_format is not None and input_format not in FORMATS:
+        raise InputError(f"unknown input format '{input_format}'; valid: {', '.join(FORMATS)}")
+    path = Path(text).expanduser()
+    if path.is_file():
+        fmt = format_of(path, input_format)
+        if fmt is None:
+            raise InputError(
+                f"cannot tell the format of {path} from its name; give --input-format "
+                f"({', '.join(FORMATS)})"
+            )
+        return [_stat(path, fmt)]
+    if path.is_dir():
+        candidates = sorted(p for p in path.rglob("*") if p.is_file())
+        where = f"directory {path}"
+    elif glob.has_magic(text):
+        candidates = sorted(Path(p) for p in glob.glob(os.path.expanduser(text), recursive=True))
+        candidates = [p for p in candidates if p.is_file()]
+        where = f"glob {text!r}"
+    else:
+        raise InputError(f"input {path} does not exist")
+    files = []
+    for candidate in candidates:
+        rel = candidate.relative_to(path) if path.is_dir() else Path(candidate.name)
+        if any(part.startswith((".", "_")) for part in rel.parts):
+            continue
+        fmt = format_of(candidate, input_format)
+        if fmt is not None:
+            files.append(_stat(candidate, fmt))
+    if not files:
+        raise InputError(f"no CSV, Parquet or JSONL files in {where}")
+    kinds = sorted({f.format for f in files})
+    if len(kinds) > 1:
+        raise InputError(f"{where} mixes formats ({', '.join(kinds)}); score one format at a time")
+    return files
+
+
+class _CountingFile:
+    """A binary file that counts the bytes read from it, for progress by bytes."""
+
+    def __init__(self, path: Path, counter: list[int]) -> None:
+        self._fh = path.open("rb")
+        self._counter = counter
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        self._counter[0] += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+        self._fh.close()
+
+
+class ChunkReader:
+    """Iterate over the input as tables of exactly ``chunk_rows`` rows (the last may be short).
+
+    ``columns`` (when given) are the only ones read from Parquet and CSV: the
+    model's and the ids, so a wide file costs only what is scored.
+    ``string_columns`` are read from CSV as text, whatever they look like, so that
+    a bad value in them reaches the signature check with its row number instead
+    of failing a whole reader block; the check converts them. Other CSV
+    columns keep the types inferred from the first block of the first file, for
+    every later block and file, so the output's schema never changes mid-run.
+    """
+
+    def __init__(
+        self,
+        files: list[InputFile],
+        chunk_rows: int,
+        *,
+        string_columns: frozenset[str] = frozenset(),
+        columns: Optional[list[str]] = None,
+    ) -> None:
+        self.files = files
+        self.columns = columns
+        self.chunk_rows = chunk_rows
+        self.string_columns = string_columns
+        self.total_bytes = sum(f.size for f in files) or 1
+        self._bytes = [0]
+        self.rows_parsed = 0
+        self._parquet_rows = 0
+        self._parquet_total = 0
+        self._fixed_types: Optional[dict[str, pa.DataType]] = None
+        self._empty_schema: Optional[pa.Schema] = None
+
+    def fraction_done(self) -> float:
+        """How much of the input has been read, 0..1 (bytes; rows for Parquet).
+
+        With ``rows_parsed`` it estimates the rows in all while reading goes on.
+        """
+        if self.files and self.files[0].format == "parquet":
+            return self._parquet_rows / self._parquet_total if self._parquet_total else 1.0
+        return min(1.0, self._bytes[0] / self.total_bytes)
+
+    def __iter__(self) -> Iterator[pa.Table]:
+
+        pending: list[pa.RecordBatch] = []
+        have = 0
+        yielded = False
+        n = self.chunk_rows
+        for batch in self._batches():
+            if batch.num_rows == 0:
+                continue
+            self.rows_parsed += batch.num_rows
+            pending.append(batch)
+            have += batch.num_rows
+            while have >= n:
+                table = _concat(pending)
+                yield table.slice(0, n)
+                yielded = True
+                rest = table.slice(n)
+                pending = rest.to_batches() if rest.num_rows else []
+                have = rest.num_rows
+        if have:
+            yield _concat(pending)
+        elif not yielded and self._empty_schema is not None:
+            # An empty input still has columns: one empty chunk carries them.
+            yield self._empty_schema.empty_table()
+
+    def _present(self, names: list[str]) -> list[str]:
+        """The wanted columns this file has, in the file's order (missing ones: all of them).
+
+        A wanted column the file lacks is left for the signature check to
+        report, so the projection never hides a mistake.
+        """
+        if self.columns is None:
+            return list(names)
+        wanted = set(self.columns)
+        return [n for n in names if n in wanted]
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        if self.files and self.files[0].format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            handles = [pq.ParquetFile(f.path) for f in self.files]
+            self._parquet_total = sum(h.metadata.num_rows for h in handles)
+            for handle in handles:
+                columns = self._present(handle.schema_arrow.names)
+                if self._empty_schema is None:
+                    schema = handle.schema_arrow
+                    self._empty_schema = pa.schema([schema.field(c) for c in columns])
+                batches = handle.iter_batches(
+                    batch_size=min(self.chunk_rows, 65536), columns=columns
+                )
+                for batch in batches:
+                    self._parquet_rows += batch.num_rows
+                    yield batch
+                handle.close()
+            return
+        for f in self.files:
+            yield from self._text_batches(f)
+
+    def _text_batches(self, f: InputFile) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        stream = _CountingFile(f.path, self._bytes)
+        try:
+            reader = self._open_text(f, stream)
+            if self._empty_schema is None:
+                self._empty_schema = reader.schema
+            if self._fixed_types is None:
+                self._fixed_types = {field.name: field.type for field in reader.schema}
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except pa.ArrowInvalid as exc:
+                    raise InputError(f"{f.path}: {exc}") from exc
+                yield batch
+        finally:
+            stream.close()
+
+    def _csv_columns(self, f: InputFile) -> Optional[list[str]]:
+        if self.columns is None:
+            return None
+        return self._present(_csv_header(f.path))
+
+    def _open_text(self, f: InputFile, stream: _CountingFile) -> Any:
+        import pyarrow as pa
+
+        try:
+            if f.format == "csv":
+                from pyarrow import csv
+
+                types = dict(self._fixed_types or {})
+                for name in self.string_columns:
+                    types[name] = pa.string()
+                return csv.open_csv(
+                    stream,
+                    read_options=csv.ReadOptions(block_size=BLOCK_BYTES, use_threads=True),
+                    convert_options=csv.ConvertOptions(
+                        column_types=types,
+                        strings_can_be_null=True,
+                        include_columns=self._csv_columns(f),
+                    ),
+                )
+            from pyarrow import json
+
+            schema = pa.schema(list(self._fixed_types.items())) if self._fixed_types else None
+            return json.open_json(
+                stream,
+                read_options=json.ReadOptions(block_size=BLOCK_BYTES, use_threads=True),
+                parse_options=json.ParseOptions(
+                    explicit_schema=schema, unexpected_field_behavior="infer"
+                ),
+            )
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"cannot read {f.path} as {f.format.upper()}: {exc}") from exc
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file, from its first line (parsed as CSV)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _concat(batches: list[pa.RecordBatch]) -> pa.Table:
+    import pyarrow as pa
+
+    if len(batches) == 1:
+        return pa.Table.from_batches(batches)
+    try:
+        return pa.Table.from_batches(batches).combine_chunks()
+    except pa.ArrowInvalid:
+        # Files whose schemas differ (a column typed int in one, double in another).
+        tables = [pa.Table.from_batches([b]) for b in batches]
+        return pa.concat_tables(tables, promote_options="permissive").combine_chunks()
+
+
+def count_rows(files: list[InputFile]) -> int:
+    """Rows in ``files`` (Parquet from its metadata; text formats by reading them)."""
+    if files and files[0].format == "parquet":
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(f.path).metadata.num_rows for f in files)
+    return sum(t.num_rows for t in ChunkReader(files, 1 << 20))
+
+
+def estimate_rows(files: list[InputFile]) -> Optional[int]:
+    """Rows in the input, cheaply: exact for Parquet, from the first MiB's lines for text."""
+    if not files:
+        return 0
+    if files[0].format == "parquet":
+        try:
+            return count_rows(files)
+        except (OSError, ValueError):
+            return None
+    with files[0].path.open("rb") as fh:
+        sample = fh.read(_FINGERPRINT_BYTES)
+    lines = sample.count(b"\n")
+    if not sample or not lines:
+        return None
+    total = sum(f.size for f in files)
+    header = 1 if files[0].format == "csv" else 0
+    return max(0, round(total * lines / len(sample)) - header * len(files))

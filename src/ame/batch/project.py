@@ -1,0 +1,302 @@
+"""``ame batch M``: a model's ``batchInference`` section, run on its champion, tracked.
+
+AME's batchInference task got no model and no dataset. Here the section is
+run one of two ways, both recorded as an MLflow run in the project's
+experiment with the rows, the seconds, the version scored and the output as
+an artifact:
+
+- without ``task``: the built-in scorer (``ame.batch.scorer.score``) streams the
+  section's ``dataSet`` or ``input`` through ``M@<championAlias>`` into ``output``;
+- with ``task``: the task runs like any other, given ``AME_MODEL_NAME``,
+  ``AME_MODEL_VERSION``, ``AME_MODEL_URI`` (the champion's ``models:/M/N``),
+  ``AME_OUTPUT`` (where to write), and ``AME_DATASET_<NAME>`` for the section's
+  ``dataSet`` (or ``AME_INPUT`` for its ``input``).
+
+The champion is resolved once, up front, so an alias moved during the run
+does not change what is scored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from ame.batch.errors import BatchError
+from ame.batch.scorer import Progress, ScoreOptions, ScoreSummary, score
+from ame.errors import AliasNotFoundError, TaskFailedError
+
+if TYPE_CHECKING:
+    from ame.registry.store import Store
+    from ame.spec.model import BatchInference, Model, Project, Task
+    from ame.tasks.runner import TaskRun
+
+log = logging.getLogger(__name__)
+
+BATCH_TAG = "ame.batch"
+DEFAULT_OUTPUT = "predictions.parquet"
+
+
+@dataclass
+class BatchRun:
+    """What ``run_batch`` did, for the CLI and tests."""
+
+    model: str
+    version: str
+    run_id: str
+    output: str
+    rows: Optional[int]
+    seconds: float
+    task: Optional[str] = None
+    summary: Optional[ScoreSummary] = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "summary"}
+        data["seconds"] = round(self.seconds, 3)
+        if self.summary is not None:
+            data["errors"] = self.summary.errors
+            data["errors_file"] = self.summary.errors_file
+        return data
+
+
+def section_of(project: Project, model_name: str) -> tuple[Model, BatchInference]:
+    """The model and its ``batchInference`` section, or an error naming what exists."""
+    try:
+        model = project.model(model_name)
+    except KeyError:
+        names = ", ".join(m.name for m in project.models) or "none"
+        raise BatchError(f"no model '{model_name}' in {project.file} (models: {names})") from None
+    section = model.batch_inference
+    if section is None:
+        raise BatchError(
+            f"model '{model_name}' has no batchInference section in {project.file}; "
+            "score a file directly with `ame predict`"
+        )
+    if section.task is None and section.data_set is None and section.input is None:
+        raise BatchError(
+            f"models[{model_name}].batchInference needs 'dataSet' or 'input' (what to score), "
+            "or a 'task' that scores"
+        )
+    return model, section
+
+
+def output_path(project: Project, model: Model, section: BatchInference) -> Path:
+    """``output`` relative to the project, else ``.ame/batch/<model>/predictions.parquet``."""
+    if section.output:
+        return (project.root / section.output).resolve()
+    return project.root / ".ame" / "batch" / model.name / DEFAULT_OUTPUT
+
+
+def champion(store: Store, model: Model) -> str:
+    """The version ``M@<championAlias>`` points at now."""
+    from ame.registry.facade import Registry
+
+    try:
+        return Registry(store).resolve(f"{model.name}@{model.champion_alias}").version
+    except AliasNotFoundError as exc:
+        raise BatchError(
+            f"{exc}; batch scoring uses the champion: train and promote a version first "
+            f"(`ame train {model.name}`)"
+        ) from exc
+
+
+def run_batch(
+    project: Project,
+    model_name: str,
+    store: Store,
+    *,
+    options: ScoreOptions = ScoreOptions(),
+    on_output: Optional[Callable[[str], None]] = None,
+    on_progress: Optional[Progress] = None,
+    cpu_only: bool = False,
+) -> BatchRun:
+    """Run ``model_name``'s batchInference section on its champion; see the module docstring."""
+    model, section = section_of(project, model_name)
+    version = champion(store, model)
+    out = output_path(project, model, section)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if section.task is not None:
+        return _run_task(project, model, section, section.task, store, version, out, on_output,
+                         cpu_only)  # fmt: skip
+    source = _input(project, section, store, on_output, cpu_only)
+    return _run_scorer(project, model, store, version, source, out, options, on_progress)
+
+
+def _input(
+    project: Project,
+    section: BatchInference,
+    store: Store,
+    on_output: Optional[Callable[[str], None]],
+    cpu_only: bool,
+) -> str:
+    """The path to score: the section's ``input`` (relative to the project) or its dataset."""
+    if section.input is not None:
+        given = Path(section.input).expanduser()
+        return str(given if given.is_absolute() else project.root / given)
+    assert section.data_set is not None
+    from ame.spec.model import Task
+    from ame.tasks.datasets import ensure_datasets, variable_name
+    from ame.tasks.runner import run_task
+
+    def producer(owner: Project, task: Task, env: dict[str, str], _: tuple[str, ...]) -> TaskRun:
+        return run_task(owner, task, store, extra_env=env, on_output=on_output,
+                        tags={"ame.dataset_producer": "true"}, cpu_only=cpu_only)  # fmt: skip
+
+    holder = Task(name=f"batch.{section.data_set.name}", data_sets=[section.data_set])
+    variables = ensure_datasets(project, holder, producer)
+    return variables[variable_name(section.data_set.name)]
+
+
+def _run_scorer(
+    project: Project,
+    model: Model,
+    store: Store,
+    version: str,
+    source: str,
+    out: Path,
+    options: ScoreOptions,
+    on_progress: Optional[Progress],
+) -> BatchRun:
+    from ame.registry.resolve import client_for
+    from ame.registry.store import activate, ensure_experiment
+
+    activate(store)
+    client = client_for(store)
+    experiment = ensure_experiment(store, project.name)
+    tags = {
+        BATCH_TAG: "true",
+        "ame.kind": "batch",
+        "ame.project": project.name,
+        "ame.model": model.name,
+        "ame.model_version": version,
+        "mlflow.source.name": f"ame batch {model.name}",
+    }
+    run_id = client.create_run(experiment, run_name=f"batch {model.name}", tags=tags).info.run_id
+    status = "FAILED"
+    try:
+        for key, value in {
+            "model": f"models:/{model.name}/{version}",
+            "input": source,
+            "output": str(out),
+            "chunk_rows": str(options.chunk_rows),
+            "on_error": options.on_error,
+        }.items():
+            client.log_param(run_id, key, value)
+        summary = score(
+            f"{model.name}/{version}",
+            source,
+            out,
+            options,
+            tracking_uri=store.tracking_uri,
+            on_progress=on_progress,
+        )
+        _log_result(client, run_id, out, summary.rows, summary.seconds, summary.errors)
+        if summary.errors_file:
+            client.log_artifact(run_id, summary.errors_file, "output")
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run_id, status)
+    return BatchRun(
+        model=model.name,
+        version=version,
+        run_id=run_id,
+        output=str(out),
+        rows=summary.rows,
+        seconds=summary.seconds,
+        summary=summary,
+    )
+
+
+def _log_result(
+    client: Any, run_id: str, out: Path, rows: Optional[int], seconds: float, errors: int
+) -> None:
+    if rows is not None:
+        client.log_metric(run_id, "rows", rows)
+        client.log_metric(run_id, "rows_per_second", rows / seconds if seconds > 0 else 0.0)
+    client.log_metric(run_id, "seconds", seconds)
+    client.log_metric(run_id, "errors", errors)
+    client.log_artifact(run_id, str(out), "output")
+
+
+def _run_task(
+    project: Project,
+    model: Model,
+    section: BatchInference,
+    task: Task,
+    store: Store,
+    version: str,
+    out: Path,
+    on_output: Optional[Callable[[str], None]],
+    cpu_only: bool,
+) -> BatchRun:
+    from ame.registry.resolve import client_for
+    from ame.tasks.runner import run_task
+
+    env = {
+        "AME_MODEL_NAME": model.name,
+        "AME_MODEL_VERSION": version,
+        "AME_MODEL_URI": f"models:/{model.name}/{version}",
+        "AME_OUTPUT": str(out),
+    }
+    if section.input is not None:
+        given = Path(section.input).expanduser()
+        env["AME_INPUT"] = str(given if given.is_absolute() else project.root / given)
+    if section.data_set is not None and all(
+        str(ref) != str(section.data_set) for ref in task.data_sets
+    ):
+        # The section's dataset reaches the task as AME_DATASET_<NAME>, made first if need be.
+        task = task.model_copy(update={"data_sets": [*task.data_sets, section.data_set]})
+    started = time.perf_counter()
+    run = run_task(
+        project,
+        task,
+        store,
+        extra_env=env,
+        on_output=on_output,
+        run_name=f"batch {model.name}",
+        tags={BATCH_TAG: "true", "ame.model": model.name, "ame.model_version": version},
+        cpu_only=cpu_only,
+    )
+    seconds = time.perf_counter() - started
+    if run.status != "FINISHED":
+        raise TaskFailedError(
+            f"batch task '{task.name}' of model '{model.name}' ended {run.status} "
+            f"(exit {run.exit_code}, run {run.run_id}); see `ame task logs {run.run_id}`",
+            exit_code=run.exit_code or 1,
+        )
+    client = client_for(store)
+    rows: Optional[int] = None
+    note = ""
+    if out.is_file():
+        rows = _count_output(out)
+        _log_result(client, run.run_id, out, rows, seconds, 0)
+    else:
+        note = f"the task wrote nothing at AME_OUTPUT ({out})"
+        client.log_metric(run.run_id, "seconds", seconds)
+    return BatchRun(
+        model=model.name,
+        version=version,
+        run_id=run.run_id,
+        output=str(out),
+        rows=rows,
+        seconds=seconds,
+        task=task.name,
+        note=note,
+    )
+
+
+def _count_output(out: Path) -> Optional[int]:
+    """Rows in a task's output when it is a format ame reads; None otherwise."""
+    from ame.batch.inputs import count_rows, format_of, resolve_inputs
+
+    if format_of(out) is None:
+        return None
+    try:
+        return count_rows(resolve_inputs(str(out)))
+    except Exception as exc:  # the task's file, in whatever state it left it
+        log.info("cannot count the rows of %s: %s", out, exc)
+        return None

@@ -1,0 +1,249 @@
+"""``ame backend status``: what the engine has, and ame's jobs and deployments on it.
+
+Presentation only: ``ame.backends.select`` picks the backend (``--backend``,
+``AME_BACKEND``, ame.yml, ``local``) and the backend answers with plain
+``EngineStatus`` data, shown as tables or ``--json``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ame.cli.common import FileOption, JsonOption, TrackingUriOption, print_json
+
+if TYPE_CHECKING:
+    from ame.backends.base import Backend, DeploymentView
+    from ame.backends.select import BackendChoice
+    from ame.spec.model import Project, Task
+
+backend_app = typer.Typer(
+    help="The engine ame's work runs on: local, or a Ray cluster.", no_args_is_help=True
+)
+
+BackendOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--backend",
+        help="Where to run: local, ray or kubernetes (default: AME_BACKEND, then ame.yml "
+        "backend.kind, then local).",
+        show_default=False,
+    ),
+]
+
+
+def load_optional_project(file: Optional[Path]) -> Optional[Project]:
+    """The project when there is one (an explicit ``-f`` must exist); None outside any project."""
+    from ame.errors import ProjectNotFoundError
+    from ame.spec import load_project
+
+    try:
+        return load_project(file)
+    except ProjectNotFoundError:
+        if file is not None:
+            raise
+        return None
+
+
+def announce(choice: BackendChoice) -> None:
+    """The one line every command that runs work prints about where it runs (stderr)."""
+    typer.secho(choice.describe(), dim=True, err=True)
+
+
+def _gib(amount: int) -> str:
+    from ame.tasks.resources import format_bytes
+
+    return format_bytes(amount)
+
+
+@backend_app.command("status")
+def status_cmd(
+    backend: BackendOption = None,
+    file: FileOption = None,
+    tracking_uri: TrackingUriOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the engine's nodes, CPUs, GPUs and memory, and ame's jobs and deployments on it.
+
+    Example: RAY_ADDRESS=http://127.0.0.1:8265 ame backend status --backend ray
+    """
+    from ame.backends.select import choose_backend, open_backend
+    from ame.cli import output
+
+    project = load_optional_project(file)
+    choice = choose_backend(backend, project)
+    engine = open_backend(choice, project.root if project else None, tracking_uri)
+    status = engine.status()
+    if as_json:
+        print_json(status.as_dict())
+        return
+    announce(choice)
+    output.message(f"{status.backend} at {status.address}: {status.hosts} host(s)")
+    output.table(
+        ("node", "state", "cpus", "gpus", "memory", "role"),
+        [
+            (
+                n.address,
+                output.Styled("alive", "green") if n.alive else output.Styled("dead", "red"),
+                f"{n.cpus:g}",
+                f"{n.gpus:g}",
+                _gib(n.memory),
+                "head" if n.head else "worker",
+            )
+            for n in status.nodes
+        ],
+    )
+    if status.jobs:
+        output.table(
+            ("job", "project", "task", "status", "run id", "started"),
+            [
+                (
+                    j.id,
+                    j.project,
+                    j.task,
+                    j.status,
+                    j.run_id or "-",
+                    time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j.started))
+                    if j.started
+                    else "-",
+                )
+                for j in status.jobs
+            ],
+        )
+    else:
+        output.message("no ame jobs")
+    if status.deployments:
+        output.table(
+            ("model", "version", "url", "state", "replicas"),
+            [(d.model, d.version, d.url, d.state, str(d.replicas)) for d in status.deployments],
+        )
+    else:
+        output.message("no ame deployments")
+
+
+def task_backend(
+    flag: Optional[str], project: Project, tracking_uri: Optional[str]
+) -> Optional[Backend]:
+    """The backend ``ame train`` and ``ame model validate`` run their tasks on.
+
+    None means this machine, through exactly the code local runs always took;
+    a cluster backend is announced in one line. Kubernetes runs training
+    through its own commands (``ame task run --backend kubernetes``), so here
+    it is None as well.
+    """
+    from ame.backends.select import choose_backend, open_backend
+
+    choice = choose_backend(flag, project)
+    if choice.kind != "ray":
+        return None
+    announce(choice)
+    return open_backend(choice, project.root, tracking_uri)
+
+
+def deployments_elsewhere(flag: Optional[str], file: Optional[Path]) -> list[DeploymentView]:
+    """The deployments of the cluster backends ``ame deployment list`` shows beside local ones.
+
+    With ``--backend ray`` only that backend; without ``--backend``, every
+    backend the project or the shell configures (``configured_kinds``). A
+    backend that cannot be reached is one line on stderr, never a failure:
+    the list of what does answer is still worth printing.
+    """
+    from ame.backends.select import choose_backend, configured_kinds, open_backend
+    from ame.errors import AmeError
+
+    if flag == "local":
+        return []
+    project = load_optional_project(file)
+    root = project.root if project else None
+    kinds = [choose_backend(flag, project).kind] if flag else configured_kinds(project)
+    found: list[DeploymentView] = []
+    for kind in kinds:
+        if kind != "ray":  # local is listed by its own code; kubernetes by `kubectl`
+            continue
+        try:
+            choice = choose_backend(kind, project)
+            found.extend(open_backend(choice, root).list_deployments())
+        except AmeError as exc:
+            if flag:
+                raise
+            typer.secho(f"{kind}: not reachable: {exc}", fg="yellow", err=True)
+    return found
+
+
+def show_deployments(views: list[DeploymentView]) -> None:
+    """A table of cluster deployments, with their backend."""
+    if not views:
+        return
+    from ame.cli import output
+
+    output.table(
+        ("backend", "model", "version", "ref", "url", "replicas", "state"),
+        [(v.backend, v.model, v.version, v.ref, v.url, str(v.replicas), v.state) for v in views],
+    )
+
+
+def run_task_on(
+    flag: Optional[str],
+    project: Project,
+    task: Task,
+    tracking_uri: Optional[str],
+    *,
+    extra_env: dict[str, str],
+    cpu_only: bool = False,
+    rebuild: bool = False,
+) -> None:
+    """``ame task run`` on a cluster: the same live lines, summary and exit code as locally."""
+    from ame.backends.base import TaskRequest
+    from ame.backends.select import choose_backend, open_backend
+    from ame.errors import TaskFailedError
+    from ame.registry.store import resolve_store
+    from ame.tasks.resources import format_bytes
+    from ame.tasks.tracking import open_tracker
+
+    choice = choose_backend(flag, project)
+    announce(choice)
+    engine = open_backend(choice, project.root, tracking_uri)
+    store = resolve_store(tracking_uri, project.root)
+    name = task.name
+    prefix = typer.style(f"[{name}] ", fg="cyan")
+
+    def show(line: str) -> None:
+        typer.echo(prefix + line)
+
+    tracker = open_tracker(store, use_agent=True)
+    try:
+        request = TaskRequest(
+            project=project,
+            task=task,
+            store=store,
+            extra_env=extra_env,
+            cpu_only=cpu_only,
+            rebuild=rebuild,
+            tracker=tracker,
+            on_output=show,
+        )
+        handle = engine.run_task(request)
+        left_out = getattr(handle, "left_out", [])
+        if left_out:
+            listed = ", ".join(f"{p} ({format_bytes(s)})" for p, s in left_out[:10])
+            more = f" and {len(left_out) - 10} more" if len(left_out) > 10 else ""
+            typer.secho(f"left out of the job's files (too large): {listed}{more}", err=True)
+        typer.secho(f"submitted {choice.kind} job {handle.id}", dim=True, err=True)
+        run = handle.wait(show)
+    finally:
+        tracker.close()
+    summary = f"run {run.run_id} {run.status} in {run.duration:.1f}s (exit {run.exit_code})"
+    if run.reason:
+        typer.secho(run.reason, fg="red", bold=True, err=True)
+    if run.status == "FINISHED":
+        typer.secho(summary, fg="green", err=True)
+        return
+    raise TaskFailedError(f"task '{name}' {summary}", exit_code=run.exit_code or 1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``backend`` group to ``app``."""
+    app.add_typer(backend_app, name="backend")
