@@ -209,3 +209,33 @@ def test_alias_policy_exempts_models_without_validation_task(tmp_path: Path) -> 
     assert "is still pending validation" in one_error_line(refused)
     shown = ame(tmp_path, "model", "show", "validated", "--json")
     assert "champion" not in json.dumps(json.loads(shown.stdout).get("aliases", {}))
+
+
+def test_register_with_alias_follows_the_alias_policy(tmp_path: Path) -> None:
+    """``register --alias`` is refused before anything is registered, like ``model alias``."""
+    (tmp_path / "ame.yml").write_text(
+        "project: faults_register_alias\n"
+        "models:\n"
+        "  - name: validated\n"
+        "    training: {task: {taskRef: t}}\n"
+        "    validation: {task: {taskRef: t}}\n"
+        "  - name: novalidation\n"
+        "    training: {task: {taskRef: t}}\n"
+        "tasks:\n"
+        "  - name: t\n"
+        "    executor: !custom {command: 'true'}\n"
+    )
+    (tmp_path / "w.txt").write_text("1\n")
+    refused = ame(tmp_path, "model", "register", "validated", "--files", "w.txt",
+                  "--alias", "champion")  # fmt: skip
+    assert refused.returncode == 2
+    assert "is not validated yet" in one_error_line(refused)
+    listed = ame(tmp_path, "model", "list", "--json")
+    names = [m["name"] for m in json.loads(listed.stdout)["models"]]
+    assert "validated" not in names  # nothing half-made
+    forced = ame(tmp_path, "model", "register", "validated", "--files", "w.txt",
+                 "--alias", "champion", "--force")  # fmt: skip
+    assert forced.returncode == 0, forced.stderr
+    exempt = ame(tmp_path, "model", "register", "novalidation", "--files", "w.txt",
+                 "--alias", "champion")  # fmt: skip
+    assert exempt.returncode == 0, exempt.stderr

@@ -343,6 +343,12 @@ def register_version(
     alias: Annotated[
         list[str], typer.Option("--alias", help="Alias to point at the new version.")
     ] = [],  # noqa: B006
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="With --alias: point it at the new version although it is unvalidated."
+        ),
+    ] = False,
     as_json: JsonOption = False,
     tracking_uri: TrackingUriOption = None,
     file: FileOption = None,
@@ -370,6 +376,16 @@ def register_version(
         raise RegistryError("--loader and --pip go with --files")
     registry = _registry(tracking_uri, file)
     tags = _pairs(tag)
+    validation_task = _has_validation_task(name, file) if alias else None
+    if alias and validation_task and not force:
+        # Checked before registering: a refused alias must not leave a new version behind.
+        from ame.registry.facade import UnvalidatedVersionError
+
+        raise UnvalidatedVersionError(
+            f"--alias {alias[0]}: a new version of {name} is not validated yet (ame.yml gives "
+            f"it a validation task); run 'ame model validate {name} --version N' and then "
+            "'ame model alias', or pass --force"
+        )
     with err_console.status(f"registering a new version of {name}..."):
         if llm_config is not None:
             from ame.llm import register_llm_model
@@ -392,7 +408,9 @@ def register_version(
                 pip_requirements=pip or None,
             )
         for a in alias:
-            version = registry.set_alias(name, a, version.version)
+            version = registry.set_alias(
+                name, a, version.version, validation_task=validation_task, force=force
+            )
     if as_json:
         _print_json(_version_json(version))
         return

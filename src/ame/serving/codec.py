@@ -366,10 +366,15 @@ def mlflow_invocation(
     except RecursionError:
         # nested within orjson's bound but too deep for MLflow's recursive code
         return error_json(400, "request body is not accepted: JSON nested too deeply")
-    except Exception:
-        # mlflow models serve lets these escape to its framework: a bare 500.
-        log.exception("unexpected error while scoring")
-        return 500, b"Internal Server Error", TEXT
+    except Exception as exc:
+        # MLflow turns every error of predict itself into an MlflowException
+        # (BAD_REQUEST); what escapes comes from reading the body into the
+        # model's input (a dict where a column name goes, say), so it is the
+        # request's fault. mlflow models serve answers a bare 500 with a
+        # traceback; ame answers 400 with the reason, in one log line.
+        reason = f"{type(exc).__name__}: {exc}"
+        log.info("bad request body: %s", reason)
+        return error_json(400, f"request body could not be read as model input: {reason}")
     mimetype = result.mimetype.encode()
     if mimetype == b"text/plain":
         mimetype = TEXT

@@ -138,7 +138,7 @@ def check_request(doc: Any) -> dict[str, Any]:
             raise V2Error("each input must have 'name', 'shape', 'datatype' and 'data'")
         if type(tensor["name"]) is not str:
             raise V2Error("each input's 'name' must be a string")
-        if tensor["datatype"] not in DATATYPES:
+        if type(tensor["datatype"]) is not str or tensor["datatype"] not in DATATYPES:
             raise V2Error(f"input '{tensor['name']}' has unknown datatype '{tensor['datatype']}'")
         shape = tensor["shape"]
         if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
