@@ -38,7 +38,7 @@ def _seeds(store: Store) -> list[tuple[str, Any]]:
     data = rows(3)
     split = split_body(data)
     columns = split["dataframe_split"]["columns"]
-    records = [dict(zip(columns, row)) for row in data]
+    records = [dict(zip(columns, row, strict=True)) for row in data]
     v2 = {
         "inputs": [
             {"name": name, "shape": [3], "datatype": "FP64", "data": [row[i] for row in data]}
