@@ -79,6 +79,7 @@ def champion(mlflow_server: str) -> Iterator[Champion]:
 
     name = f"k8s-{uuid.uuid4().hex[:8]}"
     mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_registry_uri(mlflow_server)  # process-wide: an earlier test may have set another
     mlflow.set_experiment(f"k8s-tests-{name}")
     with mlflow.start_run():
         mlflow.pyfunc.log_model(
@@ -87,6 +88,6 @@ def champion(mlflow_server: str) -> Iterator[Champion]:
             pip_requirements=["numpy==2.0.0"],
             registered_model_name=name,
         )
-    MlflowClient(mlflow_server).set_registered_model_alias(name, "champion", "1")
+    MlflowClient(mlflow_server, mlflow_server).set_registered_model_alias(name, "champion", "1")
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     yield Champion(mlflow_server, name)

@@ -41,7 +41,8 @@ def test_train_validates_and_promotes_through_ray_jobs(
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert f"backend: ray at {ray_cluster.dashboard} (--backend)" in passed.stderr
     assert "promoted to @champion" in passed.stdout
-    client = MlflowClient(tracking_uri=shared_store_uri)
+    # the registry too: an earlier test in this worker may have set the process-wide one
+    client = MlflowClient(tracking_uri=shared_store_uri, registry_uri=shared_store_uri)
     first = client.get_model_version_by_alias(unique_name, "champion")
     assert first.tags["ame.validation"] == "passed"
     for run_id in (first.run_id, first.tags["ame.validation_run_id"]):
