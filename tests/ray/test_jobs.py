@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ame.backends.ray.cluster import META_PROJECT, META_TASK
 from tests.ray.cluster import Cluster, join_node, stop_session, wait_nodes
 from tests.ray.helpers import Live, ame, cli_env, job_client, run_id_from, run_tags, write_project
 
@@ -103,7 +104,6 @@ def test_sigterm_and_timeout_stop_the_job_and_an_over_ask_is_refused(
     root = write_project(tmp_path / "p", SLEEPER.format(name=unique_name))
     env = cli_env(ray_cluster)
     jobs = job_client(ray_cluster)
-    before = {j.submission_id for j in jobs.list_jobs()}
 
     refused = ame("task", "run", "greedy", "--backend", "ray", "--tracking-uri", shared_store_uri,
                   cwd=root, env=env)  # fmt: skip
@@ -111,7 +111,14 @@ def test_sigterm_and_timeout_stop_the_job_and_an_over_ask_is_refused(
     assert "asks for 64 CPUs, 1 GPUs (nvidia.com/gpu)" in refused.stderr
     assert "127.0.0.1: 2 CPUs, 0 GPUs, 4G memory" in refused.stderr
     assert "Traceback" not in refused.stderr
-    assert {j.submission_id for j in jobs.list_jobs()} == before, "nothing was submitted"
+    # The cluster is shared by the whole test run: look only for this project's job.
+    submitted = [
+        j.submission_id
+        for j in jobs.list_jobs()
+        if (j.metadata or {}).get(META_PROJECT) == unique_name
+        and (j.metadata or {}).get(META_TASK) == "greedy"
+    ]
+    assert submitted == [], "nothing was submitted"
 
     live = Live("task", "run", "sleeper", "--backend", "ray", "--tracking-uri", shared_store_uri,
                 cwd=root, env=env)  # fmt: skip
