@@ -198,7 +198,6 @@ def run_task_on(
     """``ame task run`` on a cluster: the same live lines, summary and exit code as locally."""
     from ame.backends.base import TaskRequest
     from ame.backends.select import choose_backend, open_backend
-    from ame.errors import TaskFailedError
     from ame.registry.store import resolve_store
     from ame.tasks.resources import format_bytes
     from ame.tasks.tracking import open_tracker
@@ -235,13 +234,9 @@ def run_task_on(
         run = handle.wait(show)
     finally:
         tracker.close()
-    summary = f"run {run.run_id} {run.status} in {run.duration:.1f}s (exit {run.exit_code})"
-    if run.reason:
-        typer.secho(run.reason, fg="red", bold=True, err=True)
-    if run.status == "FINISHED":
-        typer.secho(summary, fg="green", err=True)
-        return
-    raise TaskFailedError(f"task '{name}' {summary}", exit_code=run.exit_code or 1)
+    from ame.cli.task_cmds import report_run
+
+    report_run(name, run)
 
 
 def register(app: typer.Typer) -> None:

@@ -161,13 +161,7 @@ def run_cmd(
         )
     finally:
         tracker.close()
-    summary = f"run {run.run_id} {run.status} in {run.duration:.1f}s (exit {run.exit_code})"
-    if run.reason:
-        typer.secho(run.reason, fg="red", bold=True, err=True)
-    if run.status == "FINISHED":
-        typer.secho(summary, fg="green", err=True)
-        return
-    raise TaskFailedError(f"task '{name}' {summary}", exit_code=run.exit_code or 1)
+    report_run(name, run)
 
 
 @task_app.command("list")
@@ -342,3 +336,14 @@ def register(app: typer.Typer) -> None:
     """Add the ``task`` and ``secret`` groups to ``app``."""
     app.add_typer(task_app, name="task")
     app.add_typer(secret_app, name="secret")
+
+
+def report_run(name: str, run: Any) -> None:
+    """The closing line of ``ame task run`` on any backend; a failed run raises with its code."""
+    summary = f"run {run.run_id} {run.status} in {run.duration:.1f}s (exit {run.exit_code})"
+    if run.reason:
+        typer.secho(run.reason, fg="red", bold=True, err=True)
+    if run.status == "FINISHED":
+        typer.secho(summary, fg="green", err=True)
+        return
+    raise TaskFailedError(f"task '{name}' {summary}", exit_code=run.exit_code or 1)

@@ -110,8 +110,12 @@ def kill_tree(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> No
     psutil.wait_procs(alive, timeout=grace)
 
 
-class _Stop:
-    """Ctrl-C / SIGTERM received while the task runs (handlers live only during the run)."""
+class StopSignals:
+    """Ctrl-C / SIGTERM received while a task runs (handlers live only during the run).
+
+    Shared by local runs and by backends that follow a remote job (Ray), so both
+    stop the same way.
+    """
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -121,7 +125,7 @@ class _Stop:
         del frame
         self.signum = signum
 
-    def __enter__(self) -> _Stop:
+    def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -245,7 +249,7 @@ def run_process(
     limits = limits or Limits()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with log_path.open("a", encoding="utf-8") as log_file, _Stop() as stop:
+    with log_path.open("a", encoding="utf-8") as log_file, StopSignals() as stop:
         watchdog = _Watchdog(GRACE_SECONDS)
         try:
             proc = subprocess.Popen(

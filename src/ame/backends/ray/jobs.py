@@ -23,7 +23,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Optional
 
 from ame.backends.base import FAILED, FINISHED, KILLED, PENDING, RUNNING, TaskRequest
@@ -37,6 +36,7 @@ from ame.backends.ray.cluster import (
     RayCluster,
 )
 from ame.errors import TaskError
+from ame.tasks.process import StopSignals
 
 if TYPE_CHECKING:
     from ame.tasks.runner import TaskRun
@@ -54,28 +54,6 @@ _RAY_PREAMBLE = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\s+\w+ job_manager\.py:\d+ -- "
     r"|Running entrypoint for job )"
 )
-
-
-class _Stop:
-    """Ctrl-C / SIGTERM while ame follows the job (handlers only while it does)."""
-
-    def __init__(self) -> None:
-        self.signum: Optional[int] = None
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
-        del frame
-        self.signum = signum
-
-    def __enter__(self) -> _Stop:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def _follow(cluster: RayCluster, job_id: str, out: queue.Queue[Optional[str]]) -> None:
@@ -299,7 +277,7 @@ class RayTaskHandle:
         status = FAILED
         pending = ""
         try:
-            with log_path.open("a", encoding="utf-8") as log_file, _Stop() as stop:
+            with log_path.open("a", encoding="utf-8") as log_file, StopSignals() as stop:
                 reader.start()
 
                 def emit(line: str) -> None:
