@@ -11,9 +11,9 @@ run and stopped at the end. For the same trivial command (``python -c
    (``JobSubmissionClient.submit_job`` + polling, against
    ``RayBackend.run_task(...).wait()``): what ``ame train`` pays per task.
 
-The target is ame within 1.2x of ``ray job submit``. Ray Serve deployments are
-not part of this version of the backend, so the serving figures of the issue
-are not measured here (see docs/backends.md).
+The target is ame within 1.2x of ``ray job submit``. The serving figures of
+the issue (ame on Ray Serve against a plain Serve deployment and local ``ame
+serve``, deploy to first prediction) are bench/ray_serve.py's.
 
 Usage: python bench/ray.py [--n 5]. Writes bench/results/ray.json.
 """

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Protocol
 
-import httpx
 import pytest
+
+from tests.helpers import AmeResult, free_port, run_ame, wait_for_http
 
 # Tests never talk to a developer's own tracking server, and MLflow never
 # tries to phone home from a machine without a network.
@@ -31,31 +31,6 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("AME_AGENT_IDLE_SECONDS", "20")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(
-    url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    """Poll ``url`` until it answers 200, failing early if ``proc`` died."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
 
 
 @pytest.fixture(scope="session")
@@ -127,3 +102,30 @@ def _no_leaked_tracking_uri() -> Iterator[None]:
     yield
     for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         os.environ.pop(var, None)
+
+
+class AmeCli(Protocol):
+    """The ``ame_cli`` fixture: ``ame_cli(*args, cwd=..., env=..., input=...)``."""
+
+    def __call__(
+        self,
+        *args: str | os.PathLike[str],
+        cwd: Path | None = None,
+        env: Mapping[str, str | None] | None = None,
+        input: str | None = None,
+    ) -> AmeResult: ...
+
+
+@pytest.fixture
+def ame_cli(tmp_path: Path) -> AmeCli:
+    """Run ``ame`` in this process (see ``tests.helpers.run_ame``), in ``tmp_path`` by default."""
+
+    def invoke(
+        *args: str | os.PathLike[str],
+        cwd: Path | None = None,
+        env: Mapping[str, str | None] | None = None,
+        input: str | None = None,
+    ) -> AmeResult:
+        return run_ame(*args, cwd=cwd or tmp_path, env=env, input=input)
+
+    return invoke

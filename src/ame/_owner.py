@@ -6,7 +6,8 @@ version still ``pending`` validation. Each mark records its owner as
 ``HOST:PID:START`` so that a later command can tell a live owner from a dead
 one and clean up after the dead. The start time (clock ticks since boot, from
 ``/proc``) guards against a recycled pid: a new process with the old pid has a
-different start. No ame imports: any layer may use it.
+different start. The process facts themselves live in ``ame._system``; any layer
+may use this module.
 """
 
 from __future__ import annotations
@@ -15,48 +16,7 @@ import os
 import socket
 from typing import Optional
 
-
-def process_start(pid: int) -> Optional[int]:
-    """When ``pid`` started (clock ticks since boot) on Linux; None elsewhere or if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[19])  # field 22 of proc(5), the third being fields[0]
-    except (IndexError, ValueError):
-        return None
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return False
-    return raw[raw.rfind(b")") + 2 :][:1] in (b"Z", b"X")
-
-
-def pid_alive(pid: int, start: Optional[int] = None) -> bool:
-    """Whether ``pid`` runs (and, given ``start``, is the same process that started then)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process: alive, and certainly not ours to judge
-    if _zombie(pid):
-        return False
-    if start is not None:
-        now = process_start(pid)
-        if now is not None and now != start:
-            return False
-    return True
+from ame._system import pid_alive, process_start
 
 
 def hostname() -> str:

@@ -19,6 +19,14 @@ class AmeError(Exception):
     exit_code: int = 2
 
 
+class UsageError(AmeError):
+    """A command line gives a value ame cannot use (``--tag x`` without ``=``, say)."""
+
+
+class ConfirmationRequiredError(AmeError):
+    """A destructive command needs ``--yes`` when nobody can answer its prompt."""
+
+
 # --- ame.yml ---------------------------------------------------------------
 
 
@@ -49,6 +57,10 @@ class ProjectNotFoundError(AmeError):
     """No ame.yml or ame.yaml was found where one was looked for."""
 
 
+class UnresolvedReferenceError(AmeError):
+    """A reference to another project's dataset, task or template leads nowhere."""
+
+
 # --- registry --------------------------------------------------------------
 
 
@@ -60,16 +72,28 @@ class InvalidModelURIError(RegistryError):
     """A model reference could not be parsed."""
 
 
-class ModelNotFoundError(RegistryError):
+class ResourceNotFoundError(RegistryError):
+    """The store has no such thing (MLflow's ``RESOURCE_DOES_NOT_EXIST``): a run, a model..."""
+
+
+class ModelNotFoundError(ResourceNotFoundError):
     """The registered model does not exist."""
 
 
-class VersionNotFoundError(RegistryError):
+class VersionNotFoundError(ResourceNotFoundError):
     """The model exists but not that version."""
 
 
-class AliasNotFoundError(RegistryError):
+class AliasNotFoundError(ResourceNotFoundError):
     """The model exists but has no such alias."""
+
+
+class AlreadyExistsError(RegistryError):
+    """The store already has it (MLflow's ``RESOURCE_ALREADY_EXISTS``): a model name, say."""
+
+
+class InvalidValueError(RegistryError):
+    """The store refused a value (MLflow's ``INVALID_PARAMETER_VALUE``): a bad filter, say."""
 
 
 class UnsupportedFlavorError(RegistryError):
@@ -86,6 +110,10 @@ class VersionInUseError(RegistryError):
 
 class StoreError(RegistryError):
     """The tracking/registry store could not be reached or opened."""
+
+
+class StoreAccessError(StoreError):
+    """The store answered but refused us (MLflow's ``PERMISSION_DENIED``, ``UNAUTHENTICATED``)."""
 
 
 # --- tasks -----------------------------------------------------------------

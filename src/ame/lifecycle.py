@@ -152,14 +152,13 @@ def _write(store: Store, fn: Callable[[], Any]) -> Any:
 def _versions(client: MlflowClient, name: str, filter_extra: str = "") -> list[ModelVersion]:
     """Every version of ``name`` (all pages), newest first; [] for an unknown model."""
     query = f"name='{name}'" + (f" and {filter_extra}" if filter_extra else "")
-    found: list[ModelVersion] = []
-    token: Optional[str] = None
-    while True:
-        page = client.search_model_versions(query, max_results=1000, page_token=token)
-        found.extend(page)
-        token = page.token
-        if not token:
-            break
+    from ame.registry.paging import iter_pages
+
+    found: list[ModelVersion] = list(
+        iter_pages(
+            lambda token: client.search_model_versions(query, max_results=1000, page_token=token)
+        )
+    )
     return sorted(found, key=lambda v: int(v.version), reverse=True)
 
 
@@ -281,14 +280,51 @@ def promote(store: Store, model: Model, version: str) -> str:
     return alias
 
 
+def follow_on_cluster(
+    project: Project,
+    model: Model,
+    store: Store,
+    version: str,
+    on_event: Optional[EventSink] = None,
+) -> Optional[str]:
+    """Re-apply a cluster Deployment that follows the alias just moved (it pins a version).
+
+    A local server follows its alias by itself; a Kubernetes Deployment is
+    pinned, so the move is a rollout that ame starts here (see
+    ``ame.backends.kubernetes.follow``). Nothing happens for projects that do
+    not use the kubernetes backend.
+    """
+    from ame.backends.kubernetes.follow import follow_alias
+
+    done = follow_alias(
+        project, model.name, model.champion_alias, version, store.tracking_uri, on_event=on_event
+    )
+    if done and on_event is not None:
+        on_event(done)
+    return done
+
+
 def deploy_champion(
-    project: Project, model: Model, store: Store, version: str, *, timeout: float = 180.0
+    project: Project,
+    model: Model,
+    store: Store,
+    version: str,
+    *,
+    timeout: float = 180.0,
+    backend: Optional[Backend] = None,
 ) -> str:
     """Make sure a deployment follows ``M@champion`` and serves ``version``; return its URL.
 
     A running deployment that already follows the alias swaps to the new
     version by itself (no request dropped); ame waits until it reports it.
+    On a cluster backend (``backend`` not local) the backend's ``deploy``
+    does the same there and returns once the version is served.
     """
+    if backend is not None and backend.name != "local":
+        from ame.backends.base import DeployRequest
+
+        ref = f"{model.name}@{model.champion_alias}"
+        return backend.deploy(DeployRequest(model.name, ref, version, store, model.deployment)).url
     import time
 
     import httpx
@@ -390,7 +426,7 @@ def train(
         # killed by ``ame.reconcile`` (so ``ame status`` never shows it pending).
         TAG_OWNER: owner_token(),
     }
-    from ame.tasks.runner import git_commit
+    from ame._system import git_commit
 
     if commit := git_commit(project.root):
         tags[TAG_GIT_COMMIT] = commit
@@ -435,11 +471,12 @@ def train(
     result.alias = promote(store, model, version)
     result.promoted = True
     on_event(f"alias {model.name}@{result.alias} -> version {version}")
+    follow_on_cluster(project, model, store, version, on_event)
 
     wants_deploy = model.deployment is not None and model.deployment.auto_deploy
     if deploy if deploy is not None else wants_deploy:
         on_event(f"deploying {model.name}@{result.alias}")
-        result.deployment_url = deploy_champion(project, model, store, version)
+        result.deployment_url = deploy_champion(project, model, store, version, backend=backend)
         on_event(f"{model.name} version {version} is served at {result.deployment_url}")
     return result
 
@@ -475,6 +512,7 @@ def validate_version(
     )
     if outcome in (PASSED, SKIPPED) and promote_on_pass:
         promote(store, model, version)
+        follow_on_cluster(project, model, store, version)
     return version, outcome
 
 

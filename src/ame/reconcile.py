@@ -56,31 +56,31 @@ def _runs(client: MlflowClient, project: Project) -> list[Reconciled]:
     experiment = client.get_experiment_by_name(project.name)
     if experiment is None:
         return []
+    from ame.registry.paging import iter_pages
+
     done: list[Reconciled] = []
-    token: Optional[str] = None
     host = hostname().replace("'", "")
-    while True:
-        page = client.search_runs(
+    running = iter_pages(
+        lambda token: client.search_runs(
             [experiment.experiment_id],
             filter_string=f"attributes.status = 'RUNNING' and tags.`{OWNER_TAG}` LIKE '{host}:%'",
             max_results=500,
             page_token=token,
         )
-        for run in page:
-            owner = run.data.tags.get(OWNER_TAG, "")
-            if owner_gone(owner) is not True:
-                continue
-            run_id = run.info.run_id
-            reason = f"killed: ame ({_who(owner)}) died while the run was open"
-            client.set_tag(run_id, "ame.reason", reason)
-            client.set_terminated(run_id, status="KILLED")
-            what = run.data.tags.get("ame.task", "?")
-            message = f"run {run_id} (task {what}) was RUNNING, but {reason[8:]}: marked KILLED"
-            log.warning("%s", message)
-            done.append(Reconciled("run", run_id, None, message))
-        token = page.token
-        if not token:
-            return done
+    )
+    for run in running:
+        owner = run.data.tags.get(OWNER_TAG, "")
+        if owner_gone(owner) is not True:
+            continue
+        run_id = run.info.run_id
+        reason = f"killed: ame ({_who(owner)}) died while the run was open"
+        client.set_tag(run_id, "ame.reason", reason)
+        client.set_terminated(run_id, status="KILLED")
+        what = run.data.tags.get("ame.task", "?")
+        message = f"run {run_id} (task {what}) was RUNNING, but {reason[8:]}: marked KILLED"
+        log.warning("%s", message)
+        done.append(Reconciled("run", run_id, None, message))
+    return done
 
 
 def _versions(client: MlflowClient, store: Store, project: Project) -> list[Reconciled]:

@@ -10,8 +10,6 @@ in its own tmp_path.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 import uuid
 from dataclasses import dataclass
@@ -22,8 +20,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import AME as AME  # re-exported: test_memory and test_resume start it
+from tests.helpers import run_ame
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-AME = str(Path(sys.executable).parent / "ame")
 FEATURES = ["a", "b", "c"]
 
 SLOW_MODEL = textwrap.dedent(
@@ -86,11 +86,10 @@ def read(path: Path) -> pd.DataFrame:
 
 
 def ame(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180) -> Any:
-    """Run the real ``ame`` CLI; returns the CompletedProcess."""
-    full = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [AME, *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout
-    )
+    """Run ``ame`` in this process (``tests.helpers.run_ame``); ``timeout`` is pytest's."""
+    del timeout
+    given: dict[str, str | None] = dict(env or {})
+    return run_ame(*args, cwd=cwd, env=given)
 
 
 @pytest.fixture(scope="session")

@@ -69,7 +69,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_plaintext_left_by_sigkill_is_removed_by_the_next_package_command(
     package: tuple[Path, Path], tmp_path: Path, reap: list[subprocess.Popen[bytes]]
 ) -> None:
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     pkg, key = package
     shm = tmp_path / "shm"
@@ -90,7 +90,7 @@ def test_plaintext_left_by_sigkill_is_removed_by_the_next_package_command(
     sigkill(proc)
     assert left[0].exists(), "SIGKILL runs no cleanup: the plaintext is still there"
     # A live process's directory (this test's own) must survive the sweep.
-    from ame._owner import process_start
+    from ame._system import process_start
 
     live = shm / f"ame-pkg-{os.getpid()}-{process_start(os.getpid())}-live"
     live.mkdir()

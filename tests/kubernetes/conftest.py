@@ -1,8 +1,9 @@
 """Fixtures of the kubernetes backend tests: projects on disk, a champion on a real MLflow server.
 
 No API server exists on this machine, and none is faked: the tests check every
-rendered object against the official schemas (kubernetes_validate, strict) and
-stop at the call into the official client.
+rendered object against the official schemas (kubernetes_validate, strict), read
+the official client's typed objects (``shapes.py``), and hand every call to the
+real client pointed at a closed port, so they stop at the socket.
 """
 
 from __future__ import annotations

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from ame.backends.kubernetes.apply import (
-    FIELD_MANAGER,
     Target,
     new_run_id,
     plan_deploy,
     plan_task,
     target_for,
 )
+from ame.backends.kubernetes.cluster import FIELD_MANAGER
 from ame.backends.kubernetes.errors import NoVersionError
 from ame.backends.kubernetes.options import RenderOptions, ServedVersion
 from ame.backends.kubernetes.source import project_source

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -12,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-AME = str(Path(sys.executable).parent / "ame")
+from tests.helpers import AmeResult, run_ame
+
 REPO = Path(__file__).resolve().parents[2]
 
 TRAIN_PY = """
@@ -55,15 +54,14 @@ if os.path.exists("fail-validation"):
 """
 
 
-def ame(
-    cwd: Path, *args: str, timeout: float = 300, check: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Run the real ``ame`` console script in ``cwd``."""
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "NO_COLOR": "1", "COLUMNS": "200"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run(
-        [AME, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+def ame(cwd: Path, *args: str, timeout: float = 300, check: bool = False) -> AmeResult:
+    """Run ``ame`` in this process, in ``cwd`` (``tests.helpers.run_ame``).
+
+    ``timeout`` is kept for callers; pytest's own timeout bounds an in-process command.
+    """
+    del timeout
+    env = {"MLFLOW_DISABLE_TELEMETRY": "true", "NO_COLOR": "1", "COLUMNS": "200"}
+    proc = run_ame(*args, cwd=cwd, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"ame {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"

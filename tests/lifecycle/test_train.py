@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +11,7 @@ import mlflow
 import numpy as np
 import pytest
 
+from tests.helpers import wait_until
 from tests.lifecycle.conftest import ame
 
 pytestmark = pytest.mark.slow
@@ -86,10 +86,12 @@ def test_passing_model_is_promoted_deployed_and_swapped_without_failed_requests(
     (root / "flip").write_text("")
     second = ame(root, "train", unique_name)
     assert second.returncode == 0, second.stdout + second.stderr
-    deadline = time.monotonic() + 60
-    while _served_version(url, unique_name) != "2" and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(0.5)
+    wait_until(
+        lambda: _served_version(url, unique_name) == "2", timeout=60, what="the swap to version 2"
+    )
+    # Requests keep being answered after the swap, by version 2, before the load stops.
+    after = load.ok
+    wait_until(lambda: load.ok >= after + 10, timeout=60, what="answers after the swap")
     load.stop()
     assert _served_version(url, unique_name) == "2"
     assert load.failed == 0, load.errors[:3]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +13,10 @@ import pytest
 from mlflow import MlflowClient
 
 from ame.registry.store import embedded_store
+from tests.helpers import run_ame
 from tests.llm.llm_fake_server import FakeOpenAI, Registered
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-AME = str(Path(sys.executable).parent / "ame")
 
 
 @pytest.fixture(scope="session")
@@ -94,29 +92,21 @@ def registered(
     name = f"llm-{uuid.uuid4().hex[:8]}"
     before = len(fake_openai_server.script.requests)
     # Registered through the real CLI, as a user would: `ame model register --llm-config`.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
-    env["OPENAI_API_KEY"] = key  # present at save time too: still not stored
-    done = subprocess.run(
-        [
-            AME,
-            "model",
-            "register",
-            name,
-            "--llm-config",
-            str(config),
-            "-d",
-            "a chat model",
-            "--tag",
-            "team=support",
-            "--alias",
-            "champion",
-            "--json",
-        ],
+    done = run_ame(
+        "model",
+        "register",
+        name,
+        "--llm-config",
+        str(config),
+        "-d",
+        "a chat model",
+        "--tag",
+        "team=support",
+        "--alias",
+        "champion",
+        "--json",
         cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
+        env={"OPENAI_API_KEY": key},  # present at save time too: still not stored
     )
     assert done.returncode == 0, done.stderr
     assert "api_key" in done.stderr and key not in done.stdout + done.stderr

@@ -98,7 +98,7 @@ def test_write_public_is_atomic_and_leaves_no_temp(tmp_path: Path) -> None:
 
 
 def test_key_from_an_ame_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ame.tasks.secrets import SecretStore
+    from ame.secrets import SecretStore
 
     secrets = tmp_path / "secrets.json"
     monkeypatch.setenv("AME_SECRETS_FILE", str(secrets))

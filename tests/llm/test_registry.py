@@ -13,6 +13,7 @@ from ame.errors import LLMConfigError
 from ame.llm import ChatModelConfig, register_llm_model, results_from_frame
 from ame.llm.errors import LLMConfigFileNotFoundError
 from ame.registry import CustomLoader, Outputs
+from tests.helpers import run_ame
 from tests.llm.llm_fake_server import FakeOpenAI, Registered
 
 
@@ -53,16 +54,10 @@ def test_version_is_tagged_and_described(registered: Registered) -> None:
 def test_cli_refuses_bad_llm_configs_in_one_line(
     registered: Registered, tmp_path: Path, unique_name: str
 ) -> None:
-    import os
-    import subprocess
-
-    from tests.llm.conftest import AME
-
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"model": "m", "temprature": 0.5}))
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"model": "m"}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
     cases = [
         (["--llm-config", str(tmp_path / "missing.json")], "LLM config file not found"),
         (["--llm-config", str(bad)], "temprature: Extra inputs are not permitted"),
@@ -70,14 +65,7 @@ def test_cli_refuses_bad_llm_configs_in_one_line(
         (["--llm-config", str(good), "--pip", "x"], "--pip go with --files"),
     ]
     for args, message in cases:
-        done = subprocess.run(
-            [AME, "model", "register", unique_name, *args],
-            cwd=registered.project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_ame("model", "register", unique_name, *args, cwd=registered.project)
         assert done.returncode == 2, (args, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.llm.llm_fake_server import FakeOpenAI, Registered, free_port
-
-AME = shutil.which("ame", path=str(Path(sys.executable).parent)) or "ame"
+from tests.helpers import AME, free_port
+from tests.llm.llm_fake_server import FakeOpenAI, Registered
 
 
 def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120.0) -> None:

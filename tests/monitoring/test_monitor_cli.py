@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,18 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import AmeResult, run_ame
 from tests.monitoring.conftest import FEATURES, Project, clear_traffic, log_traffic, make_project
 
 BIN = Path(sys.executable).parent
 
 
-def ame(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run(
-        [str(BIN / "ame"), *args], cwd=project.root, env=env, capture_output=True, text=True,
-        timeout=180,
-    )  # fmt: skip
+def ame(project: Project, *args: str) -> AmeResult:
+    """``ame`` in this process, in the project, with this interpreter's scripts on PATH."""
+    path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    return run_ame(*args, cwd=project.root, env={"PATH": path})
 
 
 def _frame(n: int, shift: float = 0.0, seed: int = 3) -> pd.DataFrame:

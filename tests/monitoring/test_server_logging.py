@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from ame.monitoring.location import file_window
 from ame.monitoring.writer import PROTOCOL, REQUEST_ID, is_sampled
-from tests.conftest import free_port, wait_for_http
+from tests.helpers import free_port, wait_for_http
 from tests.monitoring.conftest import FEATURES, Project, clear_traffic
 
 BIN = Path(sys.executable).parent

@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,25 +19,23 @@ import httpx
 import numpy as np
 import pytest
 
-AME = str(Path(sys.executable).parent / "ame")
+from tests.helpers import AME, AmeResult, free_port, run_ame
 
 
 def _run(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
+) -> AmeResult | subprocess.CompletedProcess[str]:
+    """``ame package ARGS`` in this process; ``serve`` as a real process (it may not return)."""
+    given: dict[str, str | None] = {"MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
     for var in ("AME_PACKAGE_KEY_FILE", "AME_PACKAGE_KEY", "AME_PACKAGE_PASSPHRASE"):
         if not env or var not in env:
-            full.pop(var, None)
+            given[var] = None
+    if args[:1] != ("serve",):
+        return run_ame("package", *args, env=given, cwd=cwd)
+    full = {k: v for k, v in {**os.environ, **given}.items() if v is not None}
     return subprocess.run(
         [AME, "package", *args], capture_output=True, text=True, env=full, cwd=cwd, timeout=300
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +165,7 @@ def test_register(built: tuple[Path, Path, str], files_model: Any, unique_name: 
 
 def test_serve(built: tuple[Path, Path, str], files_model: Any, tmp_path: Path) -> None:
     out, key, _ = built
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
@@ -218,5 +214,5 @@ def test_serve_refuses_wrong_key_before_listening(
     out, _, _ = built
     wrong = tmp_path / "wrong.key"
     wrong.write_text("11" * 32)
-    proc = _run("serve", str(out), "--key-file", str(wrong), "--port", str(_free_port()))
+    proc = _run("serve", str(out), "--key-file", str(wrong), "--port", str(free_port()))
     assert proc.returncode == 2 and "wrong key for package" in proc.stderr

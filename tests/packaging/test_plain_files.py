@@ -16,7 +16,6 @@ import os
 import pickle
 import signal
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_for_http
-
-AME = str(Path(sys.executable).parent / "ame")
+from tests.helpers import AME, AmeResult, free_port, run_ame, wait_for_http
 
 LOADER = textwrap.dedent(
     '''
@@ -43,12 +40,13 @@ PRE = "def preprocess(inputs):\n    return inputs[['x']] * 2.0\n"
 POST = "def postprocess(outputs):\n    return [int(v) + 100 for v in outputs]\n"
 
 
-def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AME_PACKAGE"))}
-    full.update({"MLFLOW_DISABLE_TELEMETRY": "true", **env})
-    return subprocess.run(
-        [AME, *args], cwd=cwd, env=full, capture_output=True, text=True, timeout=300
-    )
+def _run(cwd: Path, *args: str, **env: str) -> AmeResult:
+    """``ame ARGS`` in this process, with no MLflow or package-key variables but ``env``'s."""
+    given: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith(("MLFLOW_", "AME_PACKAGE"))
+    }
+    given.update({"MLFLOW_DISABLE_TELEMETRY": "true", **env})
+    return run_ame(*args, cwd=cwd, env=given)
 
 
 @pytest.fixture
@@ -154,7 +152,7 @@ def test_build_register_serve_from_plain_files(folder: dict[str, Any]) -> None:
         log.close()
 
 
-def _refused(result: subprocess.CompletedProcess[str], root: Path) -> str:
+def _refused(result: AmeResult, root: Path) -> str:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr

@@ -83,13 +83,13 @@ def _wait_nodes(dashboard: str, count: int, timeout: float) -> None:
     raise TimeoutError(f"the Ray cluster at {dashboard} did not have {count} alive node(s)")
 
 
-def start_head(temp_dir: Path, log: Path) -> Cluster:
-    """``ray start --head`` with 2 CPUs and 4 GB on 127.0.0.1, in a session of its own."""
+def start_head(temp_dir: Path, log: Path, cpus: int = 2) -> Cluster:
+    """``ray start --head`` with ``cpus`` CPUs and 4 GB on 127.0.0.1, in a session of its own."""
     temp_dir.mkdir(parents=True, exist_ok=True)
     port, dash = _free_port(), _free_port()
     cmd = [
         str(BIN / "ray"), "start", "--head",
-        "--num-cpus=2", "--memory=4000000000", "--object-store-memory=200000000",
+        f"--num-cpus={cpus}", "--memory=4000000000", "--object-store-memory=200000000",
         "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
         f"--port={port}", f"--dashboard-port={dash}",
         f"--ray-client-server-port={_free_port()}",

@@ -8,13 +8,16 @@ secrets, datasets, the refusals and ``ame backend status`` in their own.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ame.backends.ray.cluster import META_PROJECT, META_TASK
-from tests.ray.cluster import Cluster, join_node, stop_session, wait_nodes
+from tests.ray.cluster import Cluster, join_node, start_head, stop, stop_session
 from tests.ray.helpers import Live, ame, cli_env, job_client, run_id_from, run_tags, write_project
 
 LIVE_TASK = """\
@@ -272,22 +275,40 @@ def test_backend_status_shows_nodes_and_ame_jobs(ray_cluster: Cluster, tmp_path:
     )
 
 
+@pytest.fixture
+def private_cluster() -> Iterator[Cluster]:
+    """A head node of this test's own, for a test that changes the cluster's shape.
+
+    Joining a second node to the run's shared cluster would leave it two hosts
+    wide for any test that runs while that node is still being taken down.
+    (Not under pytest's tmp_path: Ray's socket paths must stay short.)
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ame-ray-", dir=tempfile.gettempdir()))
+    cluster = start_head(folder / "ray", folder / "ray-start.log", cpus=1)
+    try:
+        yield cluster
+    finally:
+        stop(cluster)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.timeout(600)
 def test_embedded_store_is_refused_when_the_cluster_spans_two_hosts(
-    ray_cluster: Cluster, tmp_path: Path, unique_name: str
+    private_cluster: Cluster, tmp_path: Path, unique_name: str
 ) -> None:
     root = write_project(
         tmp_path / "p",
         f"project: {unique_name}\ntasks:\n  - name: t\n    executor: !custom\n"
         "      command: python -c \"print('never')\"\n",
     )
-    sid = join_node(ray_cluster, "127.0.0.2", tmp_path / "worker.log")
+    sid = join_node(private_cluster, "127.0.0.2", tmp_path / "worker.log")
     try:
-        result = ame("task", "run", "t", "--backend", "ray", cwd=root, env=cli_env(ray_cluster))
+        result = ame(
+            "task", "run", "t", "--backend", "ray", cwd=root, env=cli_env(private_cluster)
+        )  # fmt: skip
         assert result.returncode == 2, result.stderr
         line = result.stderr.strip().splitlines()[-1]
         assert line.startswith("error: the Ray cluster spans 2 host(s) (127.0.0.1, 127.0.0.2)")
         assert "pass --tracking-uri" in line
     finally:
         stop_session(sid)
-        wait_nodes(ray_cluster, 1)

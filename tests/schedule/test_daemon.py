@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ame._system import pid_alive
 from ame.schedule import daemon
 from ame.schedule.scheduler import Scheduler
 from ame.schedule.state import Store
@@ -24,15 +25,6 @@ def ame(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedPro
         [sys.executable, "-m", "ame.cli.main", *args], cwd=root, env=child_env(),
         capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie has no cmdline: it has ended and waits only to be reaped.
-    return Path(f"/proc/{pid}/cmdline").read_bytes() != b""
 
 
 def _processes_in(root: Path) -> list[str]:
@@ -78,7 +70,7 @@ def test_start_status_stop_leave_no_process_behind(project: Path) -> None:
     status = ame(project, "scheduler", "status", "--json")
     assert status.returncode == 0
     info = json.loads(status.stdout)
-    assert info["running"] and _alive(info["pid"])
+    assert info["running"] and pid_alive(info["pid"])
     assert Path(info["log"]).parent == project / ".ame" / "schedule"
     again = ame(project, "scheduler", "start")
     assert again.returncode == 2 and "already running" in again.stderr
@@ -100,7 +92,7 @@ def test_start_status_stop_leave_no_process_behind(project: Path) -> None:
     stop = ame(project, "scheduler", "stop")
     assert stop.returncode == 0 and "stopped" in stop.stdout
     for pid in (info["pid"], record.pid, int(task_pid)):
-        assert not _alive(pid), f"pid {pid} outlived `ame scheduler stop`"
+        assert not pid_alive(pid), f"pid {pid} outlived `ame scheduler stop`"
     assert _processes_in(project) == []
     assert ame(project, "scheduler", "status").returncode == 1
     first = Store(project).records("task:forever")[0]
@@ -121,6 +113,6 @@ def test_stop_ends_runs_a_killed_scheduler_left(
     task_pid = int(marks(shared_root, "orphan")[0][2])
     # This scheduler holds no lock: to `stop` it is gone (as after a SIGKILL), its run is not.
     assert daemon.stop(shared_root) == (None, 1)
-    assert fired.pid is not None and not _alive(fired.pid) and not _alive(task_pid)
+    assert fired.pid is not None and not pid_alive(fired.pid) and not pid_alive(task_pid)
     (ended,) = drain(scheduler)
     assert ended.state == "failed"

@@ -11,6 +11,7 @@ from ame.errors import SpecError
 from ame.schedule.jobs import project_jobs
 from ame.spec import load_project
 from ame.spec.model import Schedule
+from tests.conftest import AmeCli
 
 PROJECT = """\
 project: keys
@@ -97,17 +98,11 @@ def test_mistakes_are_reported_at_their_place(
     assert line.startswith(f"{tmp_path / 'ame.yml'}:") and message in line, line
 
 
-def test_validate_says_no_scheduler_runs_the_schedules(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
+def test_validate_says_no_scheduler_runs_the_schedules(tmp_path: Path, ame_cli: AmeCli) -> None:
     (tmp_path / "ame.yml").write_text(textwrap.dedent(PROJECT).format(
         auto_train="autoTrain: false", trigger="'0 3 * * *'"
     ))  # fmt: skip
-    out = subprocess.run(
-        [sys.executable, "-m", "ame.cli.main", "validate"], cwd=tmp_path, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
+    out = ame_cli("validate", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     notes = [line for line in out.stderr.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "3 scheduled jobs" in notes[0]

@@ -5,7 +5,8 @@ made per test session and holds:
 
 - ``lr``: a scikit-learn LogisticRegression with a signature; version 1 and a
   version 2 trained on flipped labels (so a swap is visible in predictions);
-- ``pyf``: a custom pyfunc ``PythonModel`` with params (``scale``, ``sleep``).
+- ``pyf``: a custom pyfunc ``PythonModel`` with params (``scale``, ``sleep``, and
+  ``marker``, a file it creates when predict starts).
 
 Servers are real ``ame serve`` processes on 127.0.0.1; the one most tests use
 is session-scoped. Tests that move aliases use their own alias names.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,15 +26,10 @@ from typing import Any, Optional
 
 import httpx
 
-AME = os.environ.get("AME_TEST_BIN") or str(Path(sys.executable).parent / "ame")
+from tests.helpers import AME, free_port
+
 MLFLOW = str(Path(sys.executable).parent / "mlflow")
 FEATURES = ["a", "b", "c", "d"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 480.0) -> None:
@@ -159,11 +154,17 @@ def _make_store(root: Path) -> Store:
     from sklearn.linear_model import LogisticRegression
 
     class Scaled(PythonModel):
-        """x * scale + n; sleeps ``sleep`` seconds first (to test draining)."""
+        """x * scale + n; sleeps ``sleep`` seconds first (to test draining).
+
+        ``marker``, a path, is created as soon as predict starts, so a test
+        knows that its request is now inside predict without guessing a delay.
+        """
 
         # No type hints on purpose: MLflow 3 would derive the signature from them.
         def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
             params = params or {}
+            if params.get("marker"):
+                Path(params["marker"]).touch()
             if params.get("sleep"):
                 time.sleep(float(params["sleep"]))
             return np.asarray(model_input["x"] * float(params.get("scale", 1.0)) + model_input["n"])
@@ -192,7 +193,7 @@ def _make_store(root: Path) -> Store:
                 registered_model_name=lr,
             )
     frame = pd.DataFrame({"x": [1.0, 2.5], "n": [1, 2]})
-    params = {"scale": 1.0, "sleep": 0.0}
+    params = {"scale": 1.0, "sleep": 0.0, "marker": ""}
     with mlflow.start_run(experiment_id=exp):
         mlflow.pyfunc.log_model(
             name="model",

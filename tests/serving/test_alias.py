@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.helpers import wait_until
 from tests.serving.helpers import FEATURES, Server, Store, rows, split_body, start_ame
 
 pytestmark = pytest.mark.timeout(1200)
@@ -56,22 +56,24 @@ def test_alias_move_swaps_version_under_load_without_failures(
     for t in threads:
         t.start()
     try:
-        time.sleep(1.0)
+        # Traffic is flowing (every thread has been answered) before the alias moves.
+        wait_until(lambda: len(seen) >= 20, timeout=120, what="traffic to flow")
         assert httpx.get(f"{following.url}/v2/models/{store.lr}").json()["versions"] == ["1"]
         mlflow.MlflowClient(
             tracking_uri=store.uri, registry_uri=store.uri
         ).set_registered_model_alias(store.lr, ALIAS, "2")
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
+
+        def swapped() -> bool:
             versions = {
                 tuple(httpx.get(f"{following.url}/v2/models/{store.lr}").json()["versions"])
                 for _ in range(8)
             }
-            if versions == {("2",)}:
-                break
-            time.sleep(0.3)
-        assert versions == {("2",)}
-        time.sleep(1.0)
+            return versions == {("2",)}
+
+        wait_until(swapped, timeout=180, interval=0.3, what="every worker to serve version 2")
+        # Traffic keeps flowing after the swap: some answers come from version 2.
+        after = len(seen)
+        wait_until(lambda: len(seen) >= after + 20, timeout=120, what="traffic after the swap")
     finally:
         stop.set()
         for t in threads:

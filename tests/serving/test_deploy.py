@@ -15,7 +15,9 @@ import psutil
 import pytest
 import tritonclient.grpc as grpcclient
 
-from tests.serving.helpers import AME, Store, free_port, rows, split_body
+from ame._system import pid_alive
+from tests.helpers import free_port
+from tests.serving.helpers import AME, Store, rows, split_body
 
 pytestmark = pytest.mark.timeout(1500)
 
@@ -33,13 +35,6 @@ def ame(
         text=True,
         timeout=timeout,
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 @pytest.fixture
@@ -79,7 +74,7 @@ def test_deploy_list_follow_replace_logs_stop(store: Store, project: Path) -> No
     try:
         # it outlives the CLI, answers, and runs the replicas, resources and
         # batching ame.yml asks for
-        assert _alive(info["pid"])
+        assert pid_alive(info["pid"])
         server = psutil.Process(info["pid"])
         assert len(server.children()) == 2
         for proc in (server, *server.children()):
@@ -120,7 +115,7 @@ def test_deploy_list_follow_replace_logs_stop(store: Store, project: Path) -> No
         assert new["pid"] != info["pid"] and new["version"] == "1" and new["ref"] == f"{store.lr}/1"
         assert new["grpc_port"] == grpc_port
         assert json.loads(record.read_text())["grpc_port"] == grpc_port
-        assert not _alive(info["pid"])
+        assert not pid_alive(info["pid"])
         assert httpx.post(new["url"] + "/invocations", json=split_body(rows(1))).status_code == 200
         client_grpc = grpcclient.InferenceServerClient(url=f"127.0.0.1:{grpc_port}")
         assert client_grpc.is_server_ready() and client_grpc.is_model_ready(store.lr, "1")
@@ -130,7 +125,7 @@ def test_deploy_list_follow_replace_logs_stop(store: Store, project: Path) -> No
 
         stopped = ame(store, project, "deployment", "stop", store.lr)
         assert stopped.returncode == 0, stopped.stderr
-        assert not _alive(new["pid"]) and not record.exists()
+        assert not pid_alive(new["pid"]) and not record.exists()
         assert json.loads(ame(store, project, "deployment", "list", "--json").stdout) == []
     finally:
         # the whole session: killing only the supervisor would orphan its workers

@@ -21,7 +21,8 @@ from tritonclient.utils import InferenceServerException
 
 from ame.serving.app import AppConfig, build_app
 from ame.serving.sources import LoadedModel
-from tests.serving.helpers import FEATURES, Server, Store, ThreadServer, free_port, rows
+from tests.helpers import free_port
+from tests.serving.helpers import FEATURES, Server, Store, ThreadServer, rows
 
 pytestmark = pytest.mark.timeout(1200)
 

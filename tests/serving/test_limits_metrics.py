@@ -6,10 +6,12 @@ import contextlib
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.helpers import wait_for_file
 from tests.serving.helpers import Server, Store, rows, split_body
 
 pytestmark = pytest.mark.timeout(1200)
@@ -91,13 +93,14 @@ def test_metrics_report_requests_latency_batches_errors_and_version(
             assert float(line.split()[-1]) >= 1
 
 
-def test_slow_prediction_does_not_block_health_checks(pyf_server: Server) -> None:
+def test_slow_prediction_does_not_block_health_checks(pyf_server: Server, tmp_path: Path) -> None:
     import threading
     import time
 
+    inside = tmp_path / "inside-predict"
     slow = {
         "dataframe_split": {"columns": ["x", "n"], "data": [[1.0, 1]]},
-        "params": {"sleep": 2.0},
+        "params": {"sleep": 2.0, "marker": str(inside)},
     }
     results: list[httpx.Response] = []
     thread = threading.Thread(
@@ -106,7 +109,7 @@ def test_slow_prediction_does_not_block_health_checks(pyf_server: Server) -> Non
         )
     )
     thread.start()
-    time.sleep(0.5)  # the slow request is inside predict now
+    wait_for_file(inside, timeout=60)  # the slow request is inside predict now
     started = time.perf_counter()
     ping = httpx.get(pyf_server.url + "/ping", timeout=10)
     waited = time.perf_counter() - started

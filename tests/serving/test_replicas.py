@@ -6,13 +6,14 @@ import contextlib
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from tests.helpers import wait_for_file, wait_until
 from tests.serving.helpers import Server, Store, start_ame
 
 pytestmark = pytest.mark.timeout(1200)
@@ -42,13 +43,12 @@ def test_killed_worker_is_restarted(replicated: Server) -> None:
     assert len(before) == 2
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+
+    def replaced() -> set[int] | None:
         now = _workers(replicated)
-        if len(now) == 2 and victim not in now:
-            break
-        time.sleep(0.2)
-    now = _workers(replicated)
+        return now if len(now) == 2 and victim not in now else None
+
+    now = wait_until(replaced, timeout=120, what="a new worker in place of the killed one")
     assert victim not in now and len(now) == 2, now
     # every request succeeds again, whichever worker takes it
     with httpx.Client(base_url=replicated.url, timeout=30) as client:
@@ -58,16 +58,17 @@ def test_killed_worker_is_restarted(replicated: Server) -> None:
     assert replicated.proc.poll() is None
 
 
-def test_sigterm_drains_requests_in_flight(replicated: Server) -> None:
+def test_sigterm_drains_requests_in_flight(replicated: Server, tmp_path: Path) -> None:
     results: list[httpx.Response] = []
-    slow = {**BODY, "params": {"sleep": 3.0}}
+    inside = tmp_path / "inside-predict"
+    slow = {**BODY, "params": {"sleep": 3.0, "marker": str(inside)}}
 
     def call() -> None:
         results.append(httpx.post(replicated.url + "/invocations", json=slow, timeout=60))
 
     thread = threading.Thread(target=call)
     thread.start()
-    time.sleep(1.0)  # the request is now inside predict
+    wait_for_file(inside, timeout=60)  # the request is now inside predict
     workers = _workers(replicated)
     replicated.proc.send_signal(signal.SIGTERM)
     thread.join(timeout=60)
@@ -90,10 +91,11 @@ def test_workers_exit_when_the_supervisor_is_killed(
         assert len(workers) == 2
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait(timeout=30)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and any(psutil.pid_exists(p) for p in workers):
-            time.sleep(0.2)
-        assert not any(psutil.pid_exists(p) for p in workers), "workers outlived the supervisor"
+        wait_until(
+            lambda: not any(psutil.pid_exists(p) for p in workers),
+            timeout=60,
+            what="the workers to exit with their supervisor",
+        )
         with pytest.raises(httpx.HTTPError):
             httpx.get(server.url + "/ping", timeout=5)
     finally:

@@ -111,25 +111,6 @@ def test_import_spec_does_not_import_mlflow() -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_lazy_command_table_matches_what_modules_register() -> None:
-    """Every top-level command is in ``TOP_LEVEL``, pointing at the modules that define it."""
-    import importlib
-
-    import typer
-
-    from ame.cli import commands
-
-    for module_name in commands.COMMAND_MODULES:
-        probe = typer.Typer()
-        importlib.import_module(module_name).register(probe)
-        names = {c.name for c in probe.registered_commands}
-        names |= {g.name for g in probe.registered_groups}
-        for name in names:
-            assert module_name in commands.TOP_LEVEL.get(str(name), ()), (name, module_name)
-    assert commands.command_name(["ame", "--debug", "task", "run", "x"]) == "task"
-    assert commands.command_name(["ame", "--version"]) is None
-
-
 def test_only_the_named_group_is_loaded_yet_every_command_still_works(ame_bin: str) -> None:
     # The root help still lists every group; a group's help shows only its own.
     root = run(ame_bin, "--help")

@@ -10,15 +10,20 @@ import textwrap
 from pathlib import Path
 
 from ame.spec.model import Executor, Project, Task
+from tests.helpers import AME, AmeResult, run_ame
 
 PYTHON = sys.executable
-AME = str(Path(sys.executable).parent / "ame")
 
 
-def ame(
+def ame(*args: str, cwd: Path, stdin: str | None = None, **env: str) -> AmeResult:
+    """``ame`` run in this process on the project's embedded store (``env`` added)."""
+    return run_ame(*args, cwd=cwd, input=stdin, env=env)
+
+
+def ame_process(
     *args: str, cwd: Path, stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """The real ``ame`` console script on the project's embedded store (``env`` added)."""
+    """The real ``ame`` console script, for tests about the processes it leaves (the agent)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
     return subprocess.run(
         [AME, *args],

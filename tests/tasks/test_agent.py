@@ -19,7 +19,9 @@ import pytest
 from ame.errors import StoreError
 from ame.registry.store import Store, embedded_store
 from ame.tasks.agent import AgentTracker, AgentUnavailable, agent_key, runtime_dir
-from tests.tasks.helpers import ame
+
+# The agent outlives the command that started it: process trees are the point here.
+from tests.tasks.helpers import ame_process as ame
 
 
 @pytest.fixture
@@ -143,9 +145,7 @@ def test_a_refused_call_is_an_error_and_the_agent_lives_on(project: Path) -> Non
         tracker.close()
 
 
-def test_socket_directory_must_be_private(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_socket_directory_must_be_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shared = tmp_path / "runtime"
     (shared / "ame").mkdir(parents=True)
     (shared / "ame").chmod(0o755)

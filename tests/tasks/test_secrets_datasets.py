@@ -10,11 +10,11 @@ from mlflow.tracking import MlflowClient
 
 from ame.errors import SecretError, TaskError
 from ame.registry.store import Store
+from ame.secrets import Redactor, SecretStore
 from ame.spec.model import DataSet, Project, Ref, SecretRef
 from ame.tasks import run_task
 from ame.tasks.datasets import dataset_dir, variable_name
 from ame.tasks.history import read_log
-from ame.tasks.secrets import Redactor, SecretStore
 from tests.tasks.helpers import add, custom, py
 
 TOKEN = "s3cr3t-Value-123"

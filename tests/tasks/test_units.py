@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from ame._system import format_bytes
 from ame.errors import ResourceUnavailableError
 from ame.spec.model import Resources
 from ame.tasks.mlproject import env_spec, load_mlproject
-from ame.tasks.resources import available_cores, format_bytes, limits_for
+from ame.tasks.resources import available_cores, limits_for
 
 
 def test_format_bytes_uses_the_unit_people_write() -> None:

@@ -220,9 +220,9 @@ def _free_port(host: str) -> int:
 
 
 def _serve_command() -> list[str]:
-    # ``ame serve`` through its own module: the server needs only the serving
-    # stack, not every command group of the CLI.
-    return [sys.executable, "-m", "ame.cli.serve_cmds"]
+    # ``ame serve`` through the one entry point; its lazy command table imports
+    # the serve command's module only, not every command group of the CLI.
+    return [sys.executable, "-m", "ame.cli.main", "serve"]
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:

@@ -163,7 +163,13 @@ def open_backend(
             project_root=project_root,
             tracking_uri=tracking_uri,
         )
-    raise BackendError(
-        f"the {choice.kind} backend is not available through this command "
-        "(see `ame render kubernetes` for Kubernetes)"
-    )
+    if choice.kind == "kubernetes":
+        from ame.backends.kubernetes.backend import KubernetesBackend
+
+        project = None
+        if project_root is not None:
+            from ame.spec import load_project
+
+            project = load_project(project_root)
+        return KubernetesBackend(project, tracking_uri=tracking_uri)
+    raise BackendError(f"the {choice.kind} backend is not available through this command")

@@ -231,7 +231,7 @@ class ChunkReader:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            handles = [pq.ParquetFile(f.path) for f in self.files]
+            handles = [pq.ParquetFile(f.path, pre_buffer=False) for f in self.files]
             self._parquet_total = sum(h.metadata.num_rows for h in handles)
             for handle in handles:
                 columns = self._present(handle.schema_arrow.names)

@@ -497,8 +497,10 @@ _WORKER: dict[str, Any] = {}
 
 def _worker_init(spec: dict[str, str], id_columns: tuple[str, ...]) -> None:
     from ame import _logging
+    from ame.batch.memory import settle_allocators
 
     _logging.configure(verbose=False, debug=False)
+    settle_allocators()
     predictor = load_for_worker(spec)
     _WORKER["predictor"] = predictor
     _WORKER["conformer"] = Conformer(input_schema(predictor), id_columns)

@@ -7,6 +7,7 @@ Presentation only: ``ame.backends.select`` picks the backend (``--backend``,
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -54,7 +55,7 @@ def announce(choice: BackendChoice) -> None:
 
 
 def _gib(amount: int) -> str:
-    from ame.tasks.resources import format_bytes
+    from ame._system import format_bytes
 
     return format_bytes(amount)
 
@@ -137,6 +138,14 @@ def task_backend(
     from ame.backends.select import choose_backend, open_backend
 
     choice = choose_backend(flag, project)
+    if choice.kind == "kubernetes":  # said, not silently done here
+        typer.secho(
+            "backend: kubernetes: training and validation tasks run on this machine "
+            "(`ame task run T --backend kubernetes` runs one as a Job); a promotion "
+            "re-applies the model's Deployment on the cluster",
+            dim=True,
+            err=True,
+        )
     if choice.kind != "ray":
         return None
     announce(choice)
@@ -161,7 +170,7 @@ def deployments_elsewhere(flag: Optional[str], file: Optional[Path]) -> list[Dep
     kinds = [choose_backend(flag, project).kind] if flag else configured_kinds(project)
     found: list[DeploymentView] = []
     for kind in kinds:
-        if kind != "ray":  # local is listed by its own code; kubernetes by `kubectl`
+        if kind == "local":  # listed by its own code
             continue
         try:
             choice = choose_backend(kind, project)
@@ -196,10 +205,10 @@ def run_task_on(
     rebuild: bool = False,
 ) -> None:
     """``ame task run`` on a cluster: the same live lines, summary and exit code as locally."""
+    from ame._system import format_bytes
     from ame.backends.base import TaskRequest
     from ame.backends.select import choose_backend, open_backend
     from ame.registry.store import resolve_store
-    from ame.tasks.resources import format_bytes
     from ame.tasks.tracking import open_tracker
 
     choice = choose_backend(flag, project)
@@ -239,6 +248,97 @@ def run_task_on(
     report_run(name, run)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``backend`` group to ``app``."""
-    app.add_typer(backend_app, name="backend")
+def wants_ray(flag: Optional[str], file: Optional[Path]) -> bool:
+    """True when a deployment or batch command runs on Ray (``--backend``, AME_BACKEND, ame.yml).
+
+    An ame.yml that does not load is the command's own business (a model can be
+    served or scored from outside any project): then only the flag and the
+    environment decide.
+    """
+    from ame.backends.select import ENV_BACKEND, choose_backend
+    from ame.errors import AmeError
+
+    if flag is not None:
+        return flag.strip().lower() == "ray"
+    if os.environ.get(ENV_BACKEND, "").strip():
+        return os.environ[ENV_BACKEND].strip().lower() == "ray"
+    try:
+        project = load_optional_project(file)
+        return project is not None and choose_backend(None, project).kind == "ray"
+    except AmeError:
+        return False
+
+
+def deploy_on_ray(
+    model: str,
+    file: Optional[Path],
+    tracking_uri: Optional[str],
+    flag: Optional[str],
+    *,
+    version: Optional[str] = None,
+    alias: Optional[str] = None,
+    workers: Optional[int] = None,
+    max_batch_size: Optional[int] = None,
+    max_latency_ms: Optional[float] = None,
+    port: Optional[int] = None,
+    grpc_port: Optional[int] = None,
+    json_out: bool = False,
+) -> None:
+    """``ame deploy M --backend ray``: the model as a Ray Serve application, its URL printed.
+
+    The version is chosen as locally (``--version``, ``--alias``, else the
+    champion, else the latest). ``--workers`` and the batching options override
+    ame.yml's ``replicas`` and ``batching``; ``--port`` has no meaning behind
+    Serve's one proxy (one line says so) and gRPC is not served on Ray.
+    """
+    from ame.backends.base import DeployRequest
+    from ame.backends.local import _choose_ref
+    from ame.backends.select import choose_backend, open_backend
+    from ame.cli import output
+    from ame.errors import DeploymentError
+    from ame.registry.store import resolve_store
+    from ame.spec.model import Batching, Deployment
+
+    if grpc_port is not None:
+        raise DeploymentError(
+            "--grpc-port: ame does not serve v2 gRPC on Ray Serve (HTTP only); "
+            "use --backend local for gRPC"
+        )
+    project = load_optional_project(file)
+    choice = choose_backend(flag or "ray", project)
+    announce(choice)
+    root = project.root if project else None
+    if port is not None:
+        typer.secho(
+            f"--port {port}: has no effect on the ray backend (Serve's proxy has one port for "
+            "the cluster: AME_RAY_SERVE_PORT)",
+            fg="yellow",
+            err=True,
+        )
+    settings: Optional[Deployment] = None
+    champion = "champion"
+    if project is not None and any(m.name == model for m in project.models):
+        spec = project.model(model)
+        champion, settings = spec.champion_alias, spec.deployment
+    updates: dict[str, object] = {}
+    if workers is not None:
+        updates["replicas"] = workers
+    if max_batch_size is not None or max_latency_ms is not None:
+        base = (settings.batching if settings else None) or Batching()
+        given = {"max_batch_size": max_batch_size, "max_latency_ms": max_latency_ms}
+        updates["batching"] = base.model_copy(
+            update={k: v for k, v in given.items() if v is not None}
+        )
+    if updates:
+        settings = (settings or Deployment()).model_copy(update=updates)
+    store = resolve_store(tracking_uri, project_root=root)
+    ref, resolved = _choose_ref(model, version, alias, store, champion)
+    engine = open_backend(choice, root, tracking_uri)
+    view = engine.deploy(DeployRequest(model, ref, resolved, store, settings))
+    if json_out:
+        print_json(view.as_dict())
+        return
+    output.message(
+        f"{view.model} version {view.version} ({view.ref}) serving at {view.url} "
+        f"on ray ({view.replicas} replica(s))"
+    )

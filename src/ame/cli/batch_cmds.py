@@ -232,6 +232,15 @@ def predict(
     progress_every: ProgressEveryOption = 100_000,
     tracking_uri: TrackingUriOption = None,
     as_json: JsonOption = False,
+    backend: Annotated[
+        Optional[str],
+        typer.Option(
+            "--backend",
+            help="Where to score: local, or ray (one Ray job running the same scorer; the "
+            "node must reach INPUT and OUTPUT). Default: AME_BACKEND, ame.yml, local.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Score a file, a directory or a glob with a model, streaming, in resumable chunks.
 
@@ -239,12 +248,26 @@ def predict(
 
     Example: [bold]ame predict iris@champion -i data/ -o scored.parquet --id-col id[/bold]
     """
+    from ame.batch.memory import settle_allocators
     from ame.batch.scorer import score
+    from ame.cli.backend_cmds import wants_ray
 
     options = _options(
         chunk_rows, id_col, input_format, output_format, on_error, max_errors, workers, resume
     )
+    if wants_ray(backend, None):
+        if key_file is not None or passphrase_env is not None:
+            from ame.errors import PackageError
+
+            raise PackageError("encrypted packages are scored locally: drop --backend ray")
+        data = _predict_on_ray(model, input, output, options, backend, tracking_uri, progress_every)
+        if as_json:
+            print_json(data)
+        else:
+            common.console.print(_summary_line(data), highlight=False, soft_wrap=True)
+        return
     _package_key(key_file, passphrase_env)
+    settle_allocators()
     on_progress, close = _progress(progress_every)
     try:
         summary = score(
@@ -259,6 +282,43 @@ def predict(
     if summary.workers_note:
         common.err_console.print(f"note: one process: {summary.workers_note}", highlight=False)
     common.console.print(_summary_line(data), highlight=False, soft_wrap=True)
+
+
+def _predict_on_ray(
+    model: str,
+    input: str,
+    output: Path,
+    options: ScoreOptions,
+    flag: Optional[str],
+    tracking_uri: Optional[str],
+    progress_every: int,
+) -> dict[str, Any]:
+    """``ame predict --backend ray``: the scorer as one Ray job; the same progress and summary."""
+    from ame.backends.select import choose_backend, open_backend
+    from ame.cli.backend_cmds import announce, load_optional_project
+    from ame.registry.store import resolve_store
+
+    project = load_optional_project(None)
+    choice = choose_backend(flag or "ray", project)
+    announce(choice)
+    root = project.root if project else None
+    engine: Any = open_backend(choice, root, tracking_uri)
+    store = resolve_store(tracking_uri, project_root=root)
+    on_progress, close = _progress(progress_every)
+    try:
+        data: dict[str, Any] = engine.predict(
+            model,
+            input,
+            output,
+            options,
+            store,
+            on_progress=on_progress,
+            on_output=lambda line: common.err_console.print(line, highlight=False, markup=False),
+        )
+    finally:
+        close()
+    common.err_console.print(f"Ray job {data.get('ray_job_id')}", style="dim", highlight=False)
+    return data
 
 
 def _schedule_note(root: Path, model: str, schedule: str) -> Optional[str]:
@@ -302,6 +362,7 @@ def batch(
 
     Example: [bold]ame batch iris[/bold]
     """
+    from ame.batch.memory import settle_allocators
     from ame.batch.project import run_batch, section_of
     from ame.registry.store import resolve_store
     from ame.spec import load_project
@@ -314,6 +375,7 @@ def batch(
         if note:
             common.err_console.print(note, highlight=False, markup=False)
     options = _options(chunk_rows, None, None, None, on_error, max_errors, workers, resume)
+    settle_allocators()
 
     def on_output(line: str) -> None:
         from rich.markup import escape
@@ -347,9 +409,3 @@ def batch(
         highlight=False,
         soft_wrap=True,
     )
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``predict`` and ``batch`` to ``app``."""
-    app.command("predict")(predict)
-    app.command("batch")(batch)

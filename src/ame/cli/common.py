@@ -6,6 +6,7 @@ anything heavy here would slow ``ame --help``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -13,6 +14,9 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from ame.registry.store import Store
+    from ame.spec.model import Project
 
     console: Console
     err_console: Console
@@ -83,3 +87,52 @@ def print_json(data: Any) -> None:
     import json
 
     typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def parse_pairs(items: Iterable[str], what: str) -> dict[str, str]:
+    """``KEY=VALUE`` words (``--tag``, ``--env``, ``ame model tag``) as a dict.
+
+    ``what`` names them (``tag``, ``--env``) in the one-line error for a word
+    without ``=`` or with an empty key.
+    """
+    from ame.errors import UsageError
+
+    result: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"invalid {what} {item!r}: use KEY=VALUE")
+        result[key.strip()] = value
+    return result
+
+
+def project_root(file: Optional[Path]) -> Optional[Path]:
+    """The project directory ``-f`` names (the file's folder, or the folder given).
+
+    None without ``-f``: the store is then found from the working directory.
+    A ``-f`` that does not exist is an error, never silently another project.
+    """
+    if file is None:
+        return None
+    if not file.exists():
+        from ame.errors import ProjectNotFoundError
+
+        raise ProjectNotFoundError(f"{file} does not exist")
+    return (file if file.is_dir() else file.parent).resolve()
+
+
+def store_for(
+    tracking_uri: Optional[str],
+    file: Optional[Path] = None,
+    *,
+    project: Optional[Project] = None,
+) -> Store:
+    """The store a command uses: ``--tracking-uri``, else the project's embedded one.
+
+    The project is the loaded ``project`` when the command has one, else the
+    directory ``-f`` names, else the one found from the working directory.
+    """
+    from ame.registry.store import resolve_store
+
+    root = project.root if project is not None else project_root(file)
+    return resolve_store(tracking_uri, root)

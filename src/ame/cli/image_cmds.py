@@ -123,8 +123,3 @@ def build_cmd(
     context = _context(model, task, out, file, tracking_uri)
     docker_build(context, lambda line: typer.echo(line, err=True))
     typer.echo(context.tag)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``image`` group to ``app``."""
-    app.add_typer(image_app, name="image")

@@ -92,7 +92,9 @@ def train(
     project, store = _load(file, tracking_uri)
     from ame.backends.kubernetes.keys import model_tasks, warn_unless_cluster
 
-    warn_unless_cluster(project, models=[model], tasks=model_tasks(project, model))
+    warn_unless_cluster(
+        project, backend=backend, models=[model], tasks=model_tasks(project, model)
+    )
     from ame.cli.schedule_cmds import echo_unscheduled
 
     echo_unscheduled(project)
@@ -189,13 +191,3 @@ def validate_model(
     if outcome == lifecycle.FAILED:
         raise ValidationFailedError(f"{model} version {checked} failed validation")
     console.print(f"{model} version {checked}: validation {outcome}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``init``, ``train``, ``status`` and ``model validate`` to ``app``."""
-    app.command("init")(init)
-    app.command("train")(train)
-    app.command("status")(status)
-    from ame.cli.model_cmds import model_app
-
-    model_app.command("validate")(validate_model)

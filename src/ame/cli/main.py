@@ -1,8 +1,11 @@
-"""The ``ame`` application: global options, command groups and error presentation.
+"""The ``ame`` application: global options, the command table and error presentation.
 
-Every command module exposes ``register(app)``; this module only assembles them
-and turns errors into exit codes. User errors (``AmeError``, usage errors) print
-one line and never a traceback, unless ``--debug`` is given.
+The commands are listed once, in ``COMMANDS``, and imported only when used
+(``ame.cli.lazy``); this module turns errors into exit codes. User errors
+(``AmeError``, usage errors) print one line and never a traceback, unless
+``--debug`` is given. ``run`` is the one entry point: the console script, and
+``python -m ame.cli.main`` for the processes ame starts itself (deployment
+servers, the scheduler, scheduled tasks).
 """
 
 from __future__ import annotations
@@ -10,15 +13,46 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Sequence
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ame import __version__
+from ame.cli.lazy import LazyGroup
 from ame.errors import AmeError, SpecError
 
+# Every top-level command, in help order, and where it is defined.
+COMMANDS = {
+    "init": "ame.cli.lifecycle_cmds:init",
+    "validate": "ame.cli.project_cmds:validate",
+    "show": "ame.cli.project_cmds:show",
+    "task": "ame.cli.task_cmds:task_app",
+    "secret": "ame.cli.task_cmds:secret_app",
+    "train": "ame.cli.lifecycle_cmds:train",
+    "status": "ame.cli.lifecycle_cmds:status",
+    "model": "ame.cli.model_cmds:model_app",
+    "serve": "ame.cli.serve_cmds:serve",
+    "deploy": "ame.cli.serve_cmds:deploy",
+    "deployment": "ame.cli.serve_cmds:deployment_app",
+    "backend": "ame.cli.backend_cmds:backend_app",
+    "render": "ame.cli.render_cmds:render_app",
+    "image": "ame.cli.image_cmds:image_app",
+    "predict": "ame.cli.batch_cmds:predict",
+    "batch": "ame.cli.batch_cmds:batch",
+    "monitor": "ame.cli.monitor_cmds:monitor",
+    "schedule": "ame.cli.schedule_cmds:schedule_app",
+    "scheduler": "ame.cli.schedule_cmds:scheduler_app",
+    "package": "ame.cli.package_cmds:package_app",
+    "ui": "ame.cli.ui_cmds:ui",
+}
+
+
+class _Commands(LazyGroup):
+    lazy = COMMANDS
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="ame",
     help="Train, validate, register, package, deploy and serve models defined in ame.yml.",
     no_args_is_help=True,
@@ -48,7 +82,9 @@ def _root(
     verbose: Annotated[
         bool,
         typer.Option(
-            "-v", "--verbose", help="Show MLflow's and other libraries' log lines.",
+            "-v",
+            "--verbose",
+            help="Show MLflow's and other libraries' log lines.",
             envvar="AME_VERBOSE",
         ),
     ] = False,
@@ -65,24 +101,6 @@ def _root(
     if verbose:  # servers and agents this command starts log the same way
         os.environ["AME_VERBOSE"] = "1"
     _logging.configure(verbose=verbose, debug=debug)
-
-
-_registered: set[str] = set()
-
-
-def register_groups(argv: Optional[Sequence[str]] = None) -> typer.Typer:
-    """Add to ``app`` the command groups ``argv`` needs (all without ``argv``); returns it.
-
-    Each module registers once, so in-process callers may run several command
-    lines one after another.
-    """
-    from ame.cli import commands
-
-    for module in commands.modules(argv):
-        if module.__name__ not in _registered:
-            module.register(app)
-            _registered.add(module.__name__)
-    return app
 
 
 def _debug_enabled() -> bool:
@@ -106,7 +124,6 @@ def run() -> None:
     # nothing: collecting during it is pure cost, ~10% of a quick command.
     gc.disable()
     try:
-        register_groups(sys.argv)
         result = app(standalone_mode=False)
     except AmeError as exc:
         if _debug_enabled():

@@ -1,36 +1,48 @@
-"""``ame model ...`` and ``ame ui``: the registry from the command line.
+"""``ame model ...``: the registry from the command line.
 
-The logic lives in ``ame.registry.Registry``; this module parses options,
-asks for confirmation before deleting and presents (Rich tables, ``--json``).
-Other groups may add commands to ``model_app`` (``ame model validate`` is
-added by the lifecycle group).
+The logic lives in ``ame.registry`` (``Registry``, ``registration``): the
+rules of registering and deleting are the library's, so the web UI applies
+the same ones. This module maps options onto those calls, asks for
+confirmation on a terminal and presents (tables, ``--json``). ``ame model
+validate`` belongs to the lifecycle commands and is loaded lazily from there.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from ame.cli import output
-from ame.cli.common import FileOption, JsonOption, TrackingUriOption, console, err_console
+from ame.cli.common import (
+    FileOption,
+    JsonOption,
+    TrackingUriOption,
+    console,
+    err_console,
+    parse_pairs,
+    store_for,
+)
 from ame.cli.common import print_json as _print_json
-from ame.errors import AmeError, ProjectNotFoundError, RegistryError, StoreError
+from ame.cli.lazy import LazyGroup
+from ame.errors import ConfirmationRequiredError, UsageError
 
 if TYPE_CHECKING:
     from ame.registry.facade import Registry
     from ame.registry.records import ModelRecord, VersionRecord
-    from ame.registry.store import Store
 
-F = TypeVar("F", bound=Callable[..., Any])
+
+class _ModelCommands(LazyGroup):
+    # ``ame model validate`` runs the lifecycle's validation task: it lives with
+    # the lifecycle commands and is imported only when used.
+    lazy = {"validate": "ame.cli.lifecycle_cmds:validate_model"}
+
 
 model_app = typer.Typer(
+    cls=_ModelCommands,
     name="model",
     help="Registered models: list, versions, register, aliases, tags, copy, delete.",
     no_args_is_help=True,
@@ -38,56 +50,13 @@ model_app = typer.Typer(
 )
 
 
-class ConfirmationRequiredError(AmeError):
-    """A destructive command needs ``--yes`` when nobody can answer the prompt."""
-
-
 # --- shared helpers -----------------------------------------------------------
-
-
-def _store(tracking_uri: Optional[str], file: Optional[Path]) -> Store:
-    from ame.registry.store import resolve_store
-
-    root: Optional[Path] = None
-    if file is not None:
-        if not file.exists():
-            raise ProjectNotFoundError(f"{file} does not exist")
-        root = (file if file.is_dir() else file.parent).resolve()
-    return resolve_store(tracking_uri, root)
 
 
 def _registry(tracking_uri: Optional[str], file: Optional[Path]) -> Registry:
     from ame.registry.facade import Registry
 
-    return Registry(_store(tracking_uri, file))
-
-
-def _mlflow_errors(fn: F) -> F:
-    """Turn MLflow's own exceptions into one-line ame errors (no tracebacks for users)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return fn(*args, **kwargs)
-        except MlflowException as exc:
-            text = exc.message.splitlines()[0] if exc.message else type(exc).__name__
-            if "API request" in text or "Max retries" in text or "Connection" in text:
-                raise StoreError(f"cannot reach the MLflow store: {text}") from exc
-            raise RegistryError(text) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _pairs(items: Iterable[str], what: str = "tag") -> dict[str, str]:
-    result: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise RegistryError(f"invalid {what} '{item}': use KEY=VALUE")
-        result[key.strip()] = value
-    return result
+    return Registry(store_for(tracking_uri, file))
 
 
 def _when(record: ModelRecord | VersionRecord) -> str:
@@ -157,7 +126,6 @@ AllOption = Annotated[bool, typer.Option("--all", help="Walk every page.")]
 
 
 @model_app.command("list")
-@_mlflow_errors
 def list_models(
     filter_string: Annotated[
         Optional[str],
@@ -195,7 +163,6 @@ def list_models(
 
 
 @model_app.command("show")
-@_mlflow_errors
 def show(
     name: Annotated[str, typer.Argument(help="The registered model.")],
     as_json: JsonOption = False,
@@ -234,7 +201,6 @@ def show(
 
 
 @model_app.command("versions")
-@_mlflow_errors
 def versions(
     name: Annotated[str, typer.Argument(help="The registered model.")],
     filter_string: Annotated[
@@ -281,7 +247,6 @@ def versions(
 
 
 @model_app.command("create")
-@_mlflow_errors
 def create(
     name: Annotated[str, typer.Argument(help="The new model's name.")],
     description: Annotated[Optional[str], typer.Option("--description", "-d")] = None,
@@ -294,7 +259,7 @@ def create(
 
     Example: [bold]ame model create fraud -d "Card fraud classifier" --tag team=risk[/bold]
     """
-    model = _registry(tracking_uri, file).create_model(name, description, _pairs(tag))
+    model = _registry(tracking_uri, file).create_model(name, description, parse_pairs(tag, "tag"))
     if as_json:
         _print_json(model.model_dump(mode="json"))
         return
@@ -302,7 +267,6 @@ def create(
 
 
 @model_app.command("register")
-@_mlflow_errors
 def register_version(
     name: Annotated[str, typer.Argument(help="The registered model (created if needed).")],
     paths: Annotated[
@@ -364,61 +328,54 @@ def register_version(
       [bold]ame model register stock --files models/ hooks/ hook.py --tag source=upload[/bold]
       [bold]ame model register assistant --llm-config config.json[/bold]
     """
-    all_files = [*(files or []), *(paths or [])]
-    sources = sum((run is not None, bool(all_files), llm_config is not None))
-    if sources != 1:
-        raise RegistryError(
-            "give exactly one of --run RUN_ID, --files PATH... or --llm-config FILE"
-        )
-    if run is None and path is not None:
-        raise RegistryError("--path goes with --run")
-    if all_files == [] and (loader or pip):
-        raise RegistryError("--loader and --pip go with --files")
+    from ame.registry.registration import pick_source, register_new_version
+
+    other = None
+    if llm_config is not None:
+        from ame.llm import LLMConfigSource
+
+        other = LLMConfigSource(llm_config)
+    source = pick_source(
+        run=run,
+        artifact_path=path,
+        files=[*(files or []), *(paths or [])],
+        loader=loader,
+        pip_requirements=pip or (),
+        other=other,
+    )
     registry = _registry(tracking_uri, file)
-    tags = _pairs(tag)
-    validation_task = _has_validation_task(name, file) if alias else None
-    if alias and validation_task and not force:
-        # Checked before registering: a refused alias must not leave a new version behind.
-        from ame.registry.facade import UnvalidatedVersionError
-
-        raise UnvalidatedVersionError(
-            f"--alias {alias[0]}: a new version of {name} is not validated yet (ame.yml gives "
-            f"it a validation task); run 'ame model validate {name} --version N' and then "
-            "'ame model alias', or pass --force"
-        )
     with err_console.status(f"registering a new version of {name}..."):
-        if llm_config is not None:
-            from ame.llm import register_llm_model
-
-            registered = register_llm_model(
-                name, llm_config, store=registry.store, description=description, tags=tags
-            )
-            version = registry.get_version(name, str(registered.version))
-        elif run is not None:
-            version = registry.register_from_run(
-                name, run, path, description=description, tags=tags
-            )
-        else:
-            version = registry.register_from_files(
-                name,
-                all_files,
-                loader=loader,
-                description=description,
-                tags=tags,
-                pip_requirements=pip or None,
-            )
-        for a in alias:
-            version = registry.set_alias(
-                name, a, version.version, validation_task=validation_task, force=force
-            )
+        version = register_new_version(
+            registry,
+            name,
+            source,
+            description=description,
+            tags=parse_pairs(tag, "tag"),
+            aliases=alias,
+            validation_task=_has_validation_task(name, file) if alias else None,
+            force=force,
+        )
+    for moved in alias:
+        _follow_on_cluster(file, name, moved, str(version.version), registry)
     if as_json:
         _print_json(_version_json(version))
         return
     console.print(f"registered {version.name} version {version.version}  ({version.uri})")
 
 
+def _follow_on_cluster(
+    file: Optional[Path], name: str, alias: str, version: str, registry: Registry
+) -> None:
+    """A Kubernetes Deployment pins a version: one that follows ``name@alias`` is re-applied."""
+    from ame.backends.kubernetes.follow import follow_alias
+    from ame.cli.render_cmds import project_or_none
+
+    done = follow_alias(project_or_none(file), name, alias, version, registry.store.tracking_uri)
+    if done:
+        err_console.print(done, highlight=False, markup=False)
+
+
 @model_app.command("describe")
-@_mlflow_errors
 def describe(
     name: Annotated[str, typer.Argument(help="The registered model.")],
     text: Annotated[str, typer.Argument(help="The new description.")],
@@ -442,7 +399,6 @@ def describe(
 
 
 @model_app.command("alias")
-@_mlflow_errors
 def alias(
     name: Annotated[str, typer.Argument(help="The registered model.")],
     alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. champion.")],
@@ -471,16 +427,17 @@ def alias(
     registry = _registry(tracking_uri, file)
     if delete:
         if version is not None:
-            raise RegistryError("--delete takes no VERSION")
+            raise UsageError("--delete takes no VERSION")
         registry.delete_alias(name, alias_name)
         console.print(f"deleted alias {name}@{alias_name}")
         return
     if version is None:
-        raise RegistryError("give the VERSION the alias points at (or --delete)")
+        raise UsageError("give the VERSION the alias points at (or --delete)")
     registry.set_alias(
         name, alias_name, version, validation_task=_has_validation_task(name, file), force=force
     )
     console.print(f"{name}@{alias_name} → version {version}")
+    _follow_on_cluster(file, name, alias_name, version, registry)
 
 
 def _has_validation_task(name: str, file: Optional[Path]) -> Optional[bool]:
@@ -500,7 +457,6 @@ def _has_validation_task(name: str, file: Optional[Path]) -> Optional[bool]:
 
 
 @model_app.command("tag")
-@_mlflow_errors
 def tag(
     name: Annotated[str, typer.Argument(help="The registered model.")],
     version: Annotated[str, typer.Argument(help="The version to tag.")],
@@ -518,9 +474,9 @@ def tag(
     Example: [bold]ame model tag fraud 3 validated=true owner=risk[/bold]
     """
     if not pairs and not delete:
-        raise RegistryError("give KEY=VALUE pairs to set or --delete KEY")
+        raise UsageError("give KEY=VALUE pairs to set or --delete KEY")
     registry = _registry(tracking_uri, file)
-    tags = _pairs(pairs or [])
+    tags = parse_pairs(pairs or [], "tag")
     if tags:
         registry.set_version_tags(name, version, tags)
     for key in delete:
@@ -529,7 +485,6 @@ def tag(
 
 
 @model_app.command("copy")
-@_mlflow_errors
 def copy(
     source: Annotated[str, typer.Argument(help="The version to copy: NAME/VERSION or NAME@ALIAS.")],
     destination: Annotated[str, typer.Argument(help="The model that gets a new version.")],
@@ -548,18 +503,20 @@ def copy(
     console.print(f"copied {source} to {version.name} version {version.version}")
 
 
-def _confirm(question: str, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise ConfirmationRequiredError(f"{question} needs --yes when not run interactively")
-    if not typer.confirm(f"{question}?", default=False):
-        console.print("nothing deleted")
-        raise typer.Exit(1)
+def _confirm(yes: bool) -> Any:
+    """The ``confirm`` of ``Registry.delete``: yes with --yes, else a prompt on a terminal."""
+
+    def ask(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise ConfirmationRequiredError(f"{question} needs --yes when not run interactively")
+        return typer.confirm(f"{question}?", default=False)
+
+    return ask
 
 
 @model_app.command("delete")
-@_mlflow_errors
 def delete(
     name: Annotated[str, typer.Argument(help="The registered model.")],
     version: Annotated[
@@ -583,75 +540,7 @@ def delete(
       [bold]ame model delete fraud --yes --force[/bold]
     """
     registry = _registry(tracking_uri, file)
-    if version is not None:
-        registry.get_version(name, version)
-        users = registry.users(name, version)
-        if users and not force:
-            registry.delete_version(name, version)  # raises VersionInUseError with the reasons
-        _confirm(f"delete {name} version {version}", yes)
-        registry.delete_version(name, version, force=force)
-        console.print(f"deleted {name} version {version}")
-        return
-    model = registry.get_model(name)
-    if registry.users(name) and not force:
-        registry.delete_model(name)  # raises VersionInUseError with the reasons
-    count = model.latest_version or "0"
-    _confirm(f"delete model {name} and all its versions (latest: {count})", yes)
-    registry.delete_model(name, force=force)
-    console.print(f"deleted model {name}")
-
-
-# --- ui -------------------------------------------------------------------------
-
-
-def ui(
-    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 5000,
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    tracking_uri: TrackingUriOption = None,
-    file: FileOption = None,
-) -> None:
-    """Open the MLflow UI on the project's store (runs, models, versions).
-
-    It serves the embedded store of the project (or the SQLite store given);
-    for a remote server, open that server's own URL instead.
-
-    Example: [bold]ame ui --port 5001[/bold]  then browse http://127.0.0.1:5001
-    """
-    store = _store(tracking_uri, file)
-    if not store.embedded:
-        raise StoreError(
-            f"the store is the server {store.tracking_uri}: open it in a browser directly"
-        )
-    mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which(
-        "mlflow"
-    )
-    if mlflow_bin is None:
-        raise StoreError("the mlflow command is not installed in this environment")
-    argv = [
-        mlflow_bin,
-        "server",
-        "--backend-store-uri",
-        store.tracking_uri,
-        "--default-artifact-root",
-        str(store.artifact_root),
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    err_console.print(f"MLflow UI on http://{host}:{port} (store {store.tracking_uri})")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The UI needs no background job runner (GenAI evaluation jobs); skipping it
-    # makes the server start faster and leaves one process to stop.
-    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    # Replace this process: Ctrl-C and signals reach the server directly.
-    os.execv(mlflow_bin, argv)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``model ...`` and ``ui`` to ``app``."""
-    app.add_typer(model_app, name="model")
-    app.command("ui")(ui)
+    if not registry.delete(name, version, force=force, confirm=_confirm(yes)):
+        console.print("nothing deleted")
+        raise typer.Exit(1)
+    console.print(f"deleted {name} version {version}" if version else f"deleted model {name}")

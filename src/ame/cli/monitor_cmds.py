@@ -167,8 +167,3 @@ def _show(result: Any) -> None:
     output.message(f"{verdict} (psi > {thresholds.psi}, p-value < {thresholds.p_value})",
                    style="bold red" if result.drifted else "green")  # fmt: skip
     sys.stdout.flush()
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``monitor`` to ``app``."""
-    app.command("monitor")(monitor)

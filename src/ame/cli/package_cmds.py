@@ -43,12 +43,10 @@ PassphraseEnvOption = Annotated[
 ]
 
 
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"  # pragma: no cover
+def _human(size: int) -> str:
+    from ame._system import format_bytes
+
+    return format_bytes(int(size))
 
 
 def _passphrase_from_env(var: str) -> str:
@@ -429,13 +427,10 @@ def _sweep_stale_plaintext() -> None:
     sweep_stale()
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``ame package ...`` to ``app``."""
-    package_app.callback()(_sweep_stale_plaintext)
-    package_app.command("build")(build)
-    package_app.command("inspect")(inspect)
-    package_app.command("verify")(verify)
-    package_app.command("register")(register_cmd)
-    package_app.command("serve")(serve)
-    package_app.command("predict")(predict)
-    app.add_typer(package_app, name="package")
+package_app.callback()(_sweep_stale_plaintext)
+package_app.command("build")(build)
+package_app.command("inspect")(inspect)
+package_app.command("verify")(verify)
+package_app.command("register")(register_cmd)
+package_app.command("serve")(serve)
+package_app.command("predict")(predict)

@@ -176,19 +176,6 @@ def _pretty(key: str, value: Any) -> str:
 
 def _bytes(value: int) -> str:
     """A byte count in the unit it was most likely written in (``4G`` rather than 3.73Gi)."""
-    units = [("T", 1000**4), ("G", 1000**3), ("M", 1000**2), ("k", 1000)]
-    binary = [("Ti", 1024**4), ("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)]
-    exact = [(value // f, u) for u, f in binary + units if value >= f and value % f == 0]
-    if exact:
-        count, unit = min(exact)
-        return f"{count}{unit} ({value} bytes)"
-    for unit, factor in binary:
-        if value >= factor:
-            return f"{value / factor:.3g}{unit} ({value} bytes)"
-    return f"{value} bytes"
+    from ame._system import format_bytes
 
-
-def register(app: typer.Typer) -> None:
-    """Add ``validate`` and ``show`` to ``app``."""
-    app.command("validate")(validate)
-    app.command("show")(show)
+    return f"{format_bytes(value)} ({value} bytes)" if value >= 1000 else f"{value} bytes"

@@ -7,7 +7,6 @@ goes to stdout (or to files with ``-o``); every other line goes to stderr, so
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -80,27 +79,12 @@ def _options(
     offline: bool = False,
     run_id: Optional[str] = None,
 ) -> RenderOptions:
-    from ame.backends.kubernetes.options import DEFAULT_KUBE_VERSIONS, RenderOptions
-    from ame.backends.kubernetes.render import check_tracking_uri
-    from ame.backends.kubernetes.source import project_source
+    from ame.backends.kubernetes.apply import render_options
 
-    uri = check_tracking_uri(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
-    versions = {}
-    if not offline:
-        from ame.backends.kubernetes.versions import lookup_versions
-
-        versions = lookup_versions(project, uri, models)
-    kube: tuple[str, ...] = DEFAULT_KUBE_VERSIONS
-    if kube_version and kube_version not in kube:
-        kube = (*kube, kube_version)
-    return RenderOptions(
-        tracking_uri=uri,
-        source=project_source(project, source),  # type: ignore[arg-type]
-        format=fmt,  # type: ignore[arg-type]
-        kube_versions=kube,
-        versions=versions,
-        run_id=run_id,
-    )
+    return render_options(
+        project, tracking_uri, fmt=fmt, source=source, kube_version=kube_version,
+        models=models, offline=offline, run_id=run_id,
+    )  # fmt: skip
 
 
 @render_app.command("kubernetes")
@@ -261,8 +245,3 @@ def cluster_task_run(
     if code != 0:
         raise TaskFailedError(f"task '{name}' Job {plan.job} failed (exit {code})", exit_code=code)
     typer.secho(f"task '{name}' Job {plan.job} succeeded", fg="green", err=True)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``render`` group to ``app``."""
-    app.add_typer(render_app, name="render")

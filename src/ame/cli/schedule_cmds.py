@@ -111,6 +111,15 @@ def _child_env(tracking_uri: Optional[str]) -> dict[str, str]:
     return env
 
 
+def _warn_double_run(project: Project, kind: str) -> None:
+    """On the kubernetes backend, the one line about CronJobs firing the same jobs."""
+    from ame.schedule.cronjobs import double_run_warning
+
+    line = double_run_warning(project, kind)
+    if line:
+        typer.secho(line, fg="yellow", err=True)
+
+
 @scheduler_app.command("run")
 def run_cmd(
     backend: BackendOption = None,
@@ -132,6 +141,7 @@ def run_cmd(
     project = _load(file)
     # Checked before the lock is taken: a ray backend without a cluster fails here, once.
     choice = choose_backend(backend, project)
+    _warn_double_run(project, choice.kind)
     lock = Lock(project.root)
     lock.acquire()
     stop = threading.Event()
@@ -172,6 +182,9 @@ def start_cmd(
     from ame.schedule import daemon
 
     project = _load(file)
+    from ame.backends.select import choose_backend
+
+    _warn_double_run(project, choose_backend(backend, project).kind)
     extra = ["--backend", backend] if backend else []
     if tracking_uri:
         extra += ["--tracking-uri", tracking_uri]
@@ -222,12 +235,6 @@ def status_cmd(file: FileOption = None, as_json: JsonOption = False) -> None:
         output.message("stopped: no scheduler is running for this project")
     if info is None:
         raise typer.Exit(1)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``schedule`` and ``scheduler`` groups to ``app``."""
-    app.add_typer(schedule_app, name="schedule")
-    app.add_typer(scheduler_app, name="scheduler")
 
 
 def echo_unscheduled(project: Project) -> None:

@@ -11,11 +11,18 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from ame.cli.common import FileOption, JsonOption, TrackingUriOption, console, print_json
+from ame.cli.common import (
+    FileOption,
+    JsonOption,
+    TrackingUriOption,
+    console,
+    print_json,
+    project_root,
+)
 from ame.cli.render_cmds import BackendOption, DryRunOption
 
 deployment_app = typer.Typer(
@@ -90,12 +97,6 @@ def _on_cluster(backend: Optional[str], file: Optional[Path], model: str) -> boo
 
         warn_local(project, models=[model], tasks=[])
     return False
-
-
-def _project_root(file: Optional[Path]) -> Optional[Path]:
-    if file is None:
-        return None
-    return (file if file.is_dir() else file.parent).resolve()
 
 
 def _setup_logging() -> None:
@@ -174,10 +175,10 @@ def serve(
 
         name = parse_model_ref(model).name
         if name:
-            settings = settings_from_project(name, _project_root(file))
+            settings = settings_from_project(name, project_root(file))
             from ame.backends.kubernetes.keys import warn_for_model
 
-            warn_for_model(name, _project_root(file))
+            warn_for_model(name, project_root(file))
     memory: Optional[int] = None
     if settings is not None and settings.resources is not None:
         memory = apply_resources(settings.resources)
@@ -233,7 +234,7 @@ def _payload_log(
 
     return settings_for(
         parse_model_ref(model).name or model,
-        project_root=_project_root(file),
+        project_root=project_root(file),
         tracking_uri=tracking_uri,
         log_payloads=log_payloads,
         sample_rate=sample_rate,
@@ -267,8 +268,18 @@ def deploy(
     Without --version or --alias the champion alias is followed (else the latest
     version is pinned). Example: [bold]ame deploy iris --alias champion[/bold]
     With --backend kubernetes the champion is rolled out on the cluster (see
-    docs/kubernetes.md); --dry-run prints what would be applied.
+    docs/kubernetes.md); --dry-run prints what would be applied. With --backend ray it
+    is a Ray Serve application (see docs/backends.md).
     """
+    from ame.cli.backend_cmds import deploy_on_ray, wants_ray
+
+    if wants_ray(backend, file):
+        deploy_on_ray(
+            model, file, tracking_uri, backend, version=version, alias=alias, workers=workers,
+            max_batch_size=max_batch_size, max_latency_ms=max_latency_ms, port=port,
+            grpc_port=grpc_port, json_out=json_out,
+        )  # fmt: skip
+        return
     if _on_cluster(backend, file, model):
         from ame.cli.render_cmds import cluster_deploy
 
@@ -280,7 +291,7 @@ def deploy(
         model,
         version=version,
         alias=alias,
-        project_root=_project_root(file),
+        project_root=project_root(file),
         tracking_uri=tracking_uri,
         host=host,
         port=port,
@@ -312,7 +323,7 @@ def list_cmd(
     from ame.cli.backend_cmds import deployments_elsewhere, show_deployments
 
     others = deployments_elsewhere(backend, file)
-    infos = [] if backend not in (None, "local") else list_deployments(_project_root(file))
+    infos = [] if backend not in (None, "local") else list_deployments(project_root(file))
     if json_out:
         print_json(
             [{**i.record(), "alive": i.alive, "healthy": i.healthy} for i in infos]
@@ -343,14 +354,24 @@ def stop_cmd(
         float, typer.Option("--timeout", help="Seconds to drain before killing.")
     ] = 30.0,
     file: FileOption = None,
+    backend: BackendOption = None,
 ) -> None:
-    """Stop a local deployment: drain in-flight requests, then stop; removes its record.
+    """Stop a deployment: locally, drain in-flight requests, then stop; removes its record.
 
+    With --backend kubernetes (or ray), the backend stops it (on Kubernetes: ame's
+    Deployment, Service, Ingress, PDB, HPA and KServe InferenceService of the model are
+    deleted; its CronJobs are left, and one line says how to remove them).
     Example: [bold]ame deployment stop iris[/bold]
     """
+    if backend not in (None, "local"):
+        view = _cluster_backend(backend, file).stop_deployment(model)
+        console.print(
+            f"stopped {view.model} on {view.backend} ({view.detail.get('deployment', '')})"
+        )
+        return
     from ame.backends.local import stop_deployment
 
-    info = stop_deployment(model, _project_root(file), timeout=timeout)
+    info = stop_deployment(model, project_root(file), timeout=timeout)
     console.print(f"stopped {info.model} (pid {info.pid})")
 
 
@@ -361,14 +382,27 @@ def logs_cmd(
         bool, typer.Option("--follow", "-F", help="Keep printing new lines.")
     ] = False,
     file: FileOption = None,
+    backend: BackendOption = None,
+    tail: Annotated[
+        Optional[int], typer.Option("--tail", help="With --backend: only the last N lines.")
+    ] = None,
 ) -> None:
-    """Print a local deployment's log (stdout and stderr of its server).
+    """Print a deployment's log (locally: stdout and stderr of its server).
 
+    With --backend kubernetes, each of the model's pods' server logs.
     Example: [bold]ame deployment logs iris --follow[/bold]
     """
+    if backend not in (None, "local"):
+        if follow:
+            from ame.errors import DeploymentError
+
+            raise DeploymentError(f"--follow is for local deployments (on {backend}: --tail N)")
+        for line in _cluster_backend(backend, file).deployment_logs(model, tail):
+            typer.echo(line)
+        return
     from ame.backends.local import get_deployment
 
-    info = get_deployment(model, _project_root(file))
+    info = get_deployment(model, project_root(file))
     path = Path(info.log)
     if not path.exists():
         from ame.errors import DeploymentError
@@ -386,31 +420,11 @@ def logs_cmd(
                 time.sleep(0.3)
 
 
-def register(app: typer.Typer) -> None:
-    """Add serve, deploy and the deployment group to ``app``."""
-    app.command("serve")(serve)
-    app.command("deploy")(deploy)
-    app.add_typer(deployment_app, name="deployment")
+def _cluster_backend(flag: str, file: Optional[Path]) -> Any:
+    """The backend ``--backend`` names, opened on the project (if any)."""
+    from ame.backends.select import choose_backend as choose
+    from ame.backends.select import open_backend
+    from ame.cli.backend_cmds import load_optional_project
 
-
-def main() -> None:
-    """``python -m ame.cli.serve_cmds MODEL [OPTIONS]``: ``ame serve`` on its own.
-
-    Local deployments start their server this way, so a running deployment
-    depends only on the serving stack, not on every command group importing.
-    """
-    from ame.errors import AmeError
-
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(serve)
-    try:
-        app(standalone_mode=False)
-    except AmeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()
+    project = load_optional_project(file)
+    return open_backend(choose(flag, project), project.root if project else None)

@@ -19,7 +19,9 @@ from ame.cli.common import (
     FileOption,
     JsonOption,
     TrackingUriOption,
+    parse_pairs,
     print_json,
+    store_for,
 )
 from ame.cli.render_cmds import BackendOption, DryRunOption
 from ame.errors import AmeError, SecretError, TaskError, TaskFailedError
@@ -52,9 +54,7 @@ def _task(project: Project, name: str) -> Task:
 
 
 def _store(tracking_uri: Optional[str], project: Optional[Project]) -> Any:
-    from ame.registry.store import resolve_store
-
-    return resolve_store(tracking_uri, project.root if project is not None else None)
+    return store_for(tracking_uri, project=project)
 
 
 @task_app.command("run")
@@ -81,12 +81,7 @@ def run_cmd(
     from ame.tasks import prepare_environment, run_task
     from ame.tasks.runner import preflight
 
-    extra: dict[str, str] = {}
-    for item in env or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise TaskError(f"--env expects KEY=VALUE, got {item!r}")
-        extra[key] = value
+    extra = parse_pairs(env or [], "--env")
     project = _load(file)
     task = _task(project, name)
     from ame.cli.render_cmds import choose_backend
@@ -330,12 +325,6 @@ def secret_delete(key: Annotated[str, typer.Argument(help="The secret to remove.
 
     SecretStore().delete(key)
     common.err_console.print(f"secret [bold]{key}[/] deleted")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``task`` and ``secret`` groups to ``app``."""
-    app.add_typer(task_app, name="task")
-    app.add_typer(secret_app, name="secret")
 
 
 def report_run(name: str, run: Any) -> None:

@@ -13,13 +13,14 @@ from ame._lazy import lazy_exports
 if TYPE_CHECKING:
     from ame.llm.config import ChatModelConfig
     from ame.llm.model import ChatModel, chat_signature
-    from ame.llm.register import register_llm_model, save_llm_model
+    from ame.llm.register import LLMConfigSource, register_llm_model, save_llm_model
     from ame.llm.results import ChatResult, results_from_frame
 
 __all__ = [
     "ChatModel",
     "ChatModelConfig",
     "ChatResult",
+    "LLMConfigSource",
     "chat_signature",
     "register_llm_model",
     "results_from_frame",
@@ -30,6 +31,7 @@ _HOMES = {
     "ChatModelConfig": "ame.llm.config",
     "ChatModel": "ame.llm.model",
     "chat_signature": "ame.llm.model",
+    "LLMConfigSource": "ame.llm.register",
     "register_llm_model": "ame.llm.register",
     "save_llm_model": "ame.llm.register",
     "ChatResult": "ame.llm.results",

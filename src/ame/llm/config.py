@@ -143,8 +143,8 @@ class ChatModelConfig(BaseModel):
 
 
 def _read_secret(name: str) -> str:
-    """Read an ame secret (``ame secret set NAME``) from the tasks' secret store."""
-    from ame.tasks.secrets import SecretStore
+    """Read an ame secret (``ame secret set NAME``) from ame's secret store (ame.secrets)."""
+    from ame.secrets import SecretStore
 
     store = SecretStore()
     value = store.get(name)

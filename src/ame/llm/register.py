@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.models.model import ModelInfo
 
+    from ame.registry.facade import Registry
+    from ame.registry.registration import SavedModel
     from ame.registry.store import Store
 
 logger = logging.getLogger(__name__)
@@ -108,13 +111,36 @@ def register_llm_model(
 
     cfg = _as_config(config_path)
     info = save_llm_model(cfg, store=store)
-    version_tags: dict[str, Any] = {
-        KIND_TAG: KIND_VALUE,
-        "ame.llm.model": cfg.model,
-        "ame.llm.base_url": cfg.base_url or "https://api.openai.com/v1",
-        **(tags or {}),
-    }
+    version_tags: dict[str, Any] = {**_version_tags(cfg), **(tags or {})}
     register = MlflowRegister(tags=version_tags, store=store)
     version = register.register(name, info.model_uri, description=description)
     logger.info("registered LLM model %s version %s (%s)", name, version.version, cfg.model)
     return version
+
+
+def _version_tags(cfg: ChatModelConfig) -> dict[str, str]:
+    return {
+        KIND_TAG: KIND_VALUE,
+        "ame.llm.model": cfg.model,
+        "ame.llm.base_url": cfg.base_url or "https://api.openai.com/v1",
+    }
+
+
+@dataclass(frozen=True)
+class LLMConfigSource:
+    """A chat-model JSON config as the source of a new version (``--llm-config``).
+
+    ``ame.registry.registration.register_new_version`` takes it like a run or
+    files: the registry's rules (one source, the alias policy) apply, and the
+    registry never imports this package.
+    """
+
+    config_path: Path
+
+    def save(self, registry: Registry) -> SavedModel:
+        """Validate the config, log the key-free chat model and return where it is."""
+        from ame.registry.registration import SavedModel
+
+        cfg = _as_config(self.config_path)
+        info = save_llm_model(cfg, store=registry.store)
+        return SavedModel(info.model_uri, _version_tags(cfg))

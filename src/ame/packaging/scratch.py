@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from ame._owner import pid_alive, process_start
+from ame._system import pid_alive, process_start
 
 log = logging.getLogger(__name__)
 

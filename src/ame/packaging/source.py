@@ -96,22 +96,18 @@ def model_files(
 
     import mlflow.artifacts
 
-    from ame.registry.resolve import client_for, resolve_version
-    from ame.registry.store import activate, resolve_store
+    from ame.registry.loaders import resolve_model
+    from ame.registry.store import resolve_store
     from ame.registry.uris import parse_model_ref
 
-    ref = parse_model_ref(str(model))
-    if ref.run_id is not None:
+    if parse_model_ref(str(model)).run_id is not None:
         raise PackageError("package a registered version (NAME/VERSION or NAME@ALIAS), not a run")
-    store = resolve_store(tracking_uri, project_root)
-    activate(store)
-    client = client_for(store)
-    found = resolve_version(client, ref)
-    uri = f"models:/{found.name}/{found.version}"
+    # The registry's one resolution (an alias or "latest" pinned to a number).
+    found = resolve_model(str(model), resolve_store(tracking_uri, project_root))
     with tempfile.TemporaryDirectory(prefix="ame-build-") as tmp:
-        log.info("downloading %s", uri)
-        path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
-        yield describe_model_dir(Path(path), str(found.name), str(found.version), uri)
+        log.info("downloading %s", found.uri)
+        path = mlflow.artifacts.download_artifacts(artifact_uri=found.uri, dst_path=tmp)
+        yield describe_model_dir(Path(path), str(found.name), str(found.version), found.uri)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ame.registry.facade import Registry
     from ame.registry.files import FilesSaver
     from ame.registry.loaders import Adapter, BuiltinLoader, CustomLoader, Loader, resolve_model
-    from ame.registry.records import ModelRecord, Page, VersionRecord
+    from ame.registry.records import ModelRecord, Page, ResolvedVersion, VersionRecord
     from ame.registry.registers import MlflowRegister, Register, register_version
     from ame.registry.savers import BuiltinSaver, CustomSaver, Saver
     from ame.registry.schemas import OutputMetadata, Outputs
@@ -34,6 +34,7 @@ _HOMES = {
     "resolve_model": "ame.registry.loaders",
     "ModelRecord": "ame.registry.records",
     "Page": "ame.registry.records",
+    "ResolvedVersion": "ame.registry.records",
     "VersionRecord": "ame.registry.records",
     "MlflowRegister": "ame.registry.registers",
     "Register": "ame.registry.registers",
@@ -70,6 +71,7 @@ __all__ = [
     "Page",
     "Register",
     "Registry",
+    "ResolvedVersion",
     "Saver",
     "Store",
     "VersionRecord",

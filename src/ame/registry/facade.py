@@ -15,7 +15,9 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
-from ame.errors import RegistryError, VersionInUseError
+from ame.errors import AlreadyExistsError, RegistryError, VersionInUseError
+from ame.registry.errors import is_not_found, translate, translates_mlflow_errors
+from ame.registry.paging import iter_pages
 from ame.registry.records import ModelRecord, Page, VersionRecord, alias_table
 from ame.registry.registers import check_model_name, register_version
 from ame.registry.resolve import (
@@ -24,7 +26,6 @@ from ame.registry.resolve import (
     get_alias,
     get_model,
     get_version,
-    is_not_found,
     resolve_version,
 )
 from ame.registry.uris import ModelRef, parse_model_ref
@@ -43,6 +44,10 @@ DEFAULT_PAGE = 100
 VALIDATION_TAG = "ame.validation"
 # Validation outcomes an alias may point at; ``ame.lifecycle`` writes the tag.
 VALIDATED = ("passed", "skipped")
+
+
+def _str(tags: Optional[Mapping[str, Any]]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (tags or {}).items()}
 
 
 class UnvalidatedVersionError(RegistryError):
@@ -68,8 +73,13 @@ def check_alias_target(
     )
 
 
+@translates_mlflow_errors
 class Registry:
-    """The model registry of ``store`` (the resolved default store when omitted)."""
+    """The model registry of ``store`` (the resolved default store when omitted).
+
+    Every public method raises ``ame.errors`` only (``translates_mlflow_errors``):
+    MLflow's own exceptions are translated by their error code, once, here.
+    """
 
     def __init__(self, store: Optional[Store] = None) -> None:
         from ame.registry.store import resolve_store
@@ -84,14 +94,9 @@ class Registry:
     # --- writes ------------------------------------------------------------
 
     def _write(self, fn: Callable[[], T]) -> T:
-        from mlflow.exceptions import MlflowException
-
         from ame.registry.locking import locked_write
 
-        try:
-            return locked_write(self.store, fn)
-        except MlflowException as exc:
-            raise RegistryError(exc.message) from exc
+        return locked_write(self.store, fn)
 
     # --- models ------------------------------------------------------------
 
@@ -114,7 +119,7 @@ class Registry:
                 return self.client.create_registered_model(
                     name, tags=str_tags or None, description=description
                 )
-            raise RegistryError(f"model '{name}' already exists")
+            raise AlreadyExistsError(f"model '{name}' already exists")
 
         _ = self._write(_create)
         return self.get_model(name)
@@ -142,13 +147,7 @@ class Registry:
 
     def iter_models(self, filter_string: Optional[str] = None) -> Iterator[ModelRecord]:
         """Every registered model, page after page."""
-        token: Optional[str] = None
-        while True:
-            page = self.list_models(filter_string, DEFAULT_PAGE, token)
-            yield from page.items
-            token = page.next_page_token
-            if not token:
-                return
+        yield from iter_pages(lambda token: self.list_models(filter_string, DEFAULT_PAGE, token))
 
     def set_model_description(self, name: str, description: str) -> ModelRecord:
         """Set the model's description."""
@@ -193,13 +192,9 @@ class Registry:
         self, name: str, filter_string: Optional[str] = None
     ) -> Iterator[VersionRecord]:
         """Every version of ``name`` (matching ``filter_string``), newest first."""
-        token: Optional[str] = None
-        while True:
-            page = self.list_versions(name, DEFAULT_PAGE, token, filter_string)
-            yield from page.items
-            token = page.next_page_token
-            if not token:
-                return
+        yield from iter_pages(
+            lambda token: self.list_versions(name, DEFAULT_PAGE, token, filter_string)
+        )
 
     def search_versions(
         self,
@@ -252,14 +247,15 @@ class Registry:
         aliases: Sequence[str] = (),
     ) -> VersionRecord:
         """Create a version of ``name`` from a run, logged model, version or saved-model path."""
-        from mlflow.exceptions import MlflowException
-
         try:
             mv = register_version(
                 self.store, name, model_uri, tags=tags, description=description, aliases=aliases
             )
-        except MlflowException as exc:
-            raise RegistryError(f"cannot register '{model_uri}' as {name}: {exc.message}") from exc
+        except Exception as exc:
+            err = translate(exc, self.store.tracking_uri)
+            if err is None or err is exc:
+                raise
+            raise type(err)(f"cannot register '{model_uri}' as {name}: {err}") from exc
         return VersionRecord.from_mlflow(mv)
 
     def register_from_run(
@@ -272,11 +268,11 @@ class Registry:
         tags: Optional[Mapping[str, Any]] = None,
     ) -> VersionRecord:
         """A version from the model a run logged (the one named ``artifact_path`` if several)."""
-        from ame.registry.sources import run_model
+        from ame.registry.registration import RunSource, register_new_version
 
-        source = run_model(self.client, run_id, artifact_path)
-        all_tags = {"ame.source": "run", **(tags or {})}
-        return self.register(name, source.source, description=description, tags=all_tags)
+        return register_new_version(
+            self, name, RunSource(run_id, artifact_path), description=description, tags=_str(tags)
+        )
 
     def register_from_files(
         self,
@@ -293,19 +289,10 @@ class Registry:
         See ``files_model_code.py`` for how the hook is found. The files are
         checked before anything is logged.
         """
-        from ame.registry.files import FilesSaver, check_sources
+        from ame.registry.registration import FilesSource, register_new_version
 
-        check_model_name(name)
-        sources = check_sources(paths)
-        saver = FilesSaver(loader=loader, store=self.store, pip_requirements=pip_requirements)
-        info = saver.save(sources)
-        all_tags = {
-            "ame.source": "files",
-            "ame.files": ", ".join(s.name for s in sources)[:4000],
-            **({"ame.loader": loader} if loader else {}),
-            **(tags or {}),
-        }
-        return self.register(name, info.model_uri, description=description, tags=all_tags)
+        source = FilesSource(tuple(Path(p) for p in paths), loader, tuple(pip_requirements or ()))
+        return register_new_version(self, name, source, description=description, tags=_str(tags))
 
     def set_version_description(
         self, name: str, version: str | int, description: str
@@ -386,25 +373,50 @@ class Registry:
 
     def delete_version(self, name: str, version: str | int, *, force: bool = False) -> None:
         """Delete one version; ``VersionInUseError`` while aliases or deployments use it."""
-        get_version(self.client, name, version)
-        reasons = self.users(name, version)
-        if reasons and not force:
-            raise VersionInUseError(
-                f"{name}/{version} is in use ({'; '.join(reasons)}); "
-                "move or delete those first, or use --force"
-            )
-        self._write(lambda: self.client.delete_model_version(name, str(version)))
+        self.delete(name, version, force=force)
 
     def delete_model(self, name: str, *, force: bool = False) -> None:
         """Delete a model and all its versions; refused while any is in use, unless forced."""
-        get_model(self.client, name)
-        reasons = self.users(name)
+        self.delete(name, force=force)
+
+    def delete(
+        self,
+        name: str,
+        version: Optional[str | int] = None,
+        *,
+        force: bool = False,
+        confirm: Optional[Callable[[str], bool]] = None,
+    ) -> bool:
+        """Delete version ``version`` of ``name``, or (without one) the model and all its versions.
+
+        In this order, so nobody is asked about something that cannot go: the
+        target must exist, nothing may use it (aliases, live deployments:
+        ``VersionInUseError`` with the reasons, unless ``force``), then
+        ``confirm(question)`` is asked, if given; its False deletes nothing and
+        returns False. The CLI passes a prompt, the web UI its form's answer.
+        """
+        if version is not None:
+            get_version(self.client, name, version)
+            what, question = f"{name}/{version}", f"delete {name} version {version}"
+        else:
+            model = self.get_model(name)
+            what = f"model '{name}'"
+            question = (
+                f"delete model {name} and all its versions (latest: {model.latest_version or '0'})"
+            )
+        reasons = self.users(name, version)
         if reasons and not force:
             raise VersionInUseError(
-                f"model '{name}' is in use ({'; '.join(reasons)}); "
+                f"{what} is in use ({'; '.join(reasons)}); "
                 "move or delete those first, or use --force"
             )
-        self._write(lambda: self.client.delete_registered_model(name))
+        if confirm is not None and not confirm(question):
+            return False
+        if version is not None:
+            self._write(lambda: self.client.delete_model_version(name, str(version)))
+        else:
+            self._write(lambda: self.client.delete_registered_model(name))
+        return True
 
     # --- copy --------------------------------------------------------------
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import abc
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional
 
 from ame.errors import AmeError, RegistryError, UnsupportedFlavorError
-from ame.registry.errors import PredictionError
+from ame.registry.errors import PredictionError, translates
+from ame.registry.records import ResolvedVersion
 from ame.registry.schemas import OutputMetadata, Outputs, to_frame, to_model_input
 
 if TYPE_CHECKING:
@@ -25,17 +25,8 @@ if TYPE_CHECKING:
 PYFUNC = "python_function"
 
 
-@dataclass(frozen=True)
-class ResolvedModel:
-    """Where a reference points: the URI MLflow loads, and the version it is, if registered."""
-
-    uri: str
-    name: Optional[str] = None
-    version: Optional[str] = None
-    run_id: Optional[str] = None
-
-
-def resolve_model(text: str, store: Optional[Store] = None) -> ResolvedModel:
+@translates
+def resolve_model(text: str, store: Optional[Store] = None) -> ResolvedVersion:
     """Resolve a reference (``name@alias``, ``runs:/...``...) against ``store``; activate it."""
     from ame.registry.resolve import client_for, resolve_version
     from ame.registry.sources import run_model
@@ -48,20 +39,14 @@ def resolve_model(text: str, store: Optional[Store] = None) -> ResolvedModel:
     client = client_for(store)
     if ref.run_id is not None:
         source = run_model(client, ref.run_id, ref.artifact_path)
-        return ResolvedModel(uri=source.source, run_id=ref.run_id)
-    mv = resolve_version(client, ref)
-    return ResolvedModel(
-        uri=f"models:/{mv.name}/{mv.version}",
-        name=mv.name,
-        version=str(mv.version),
-        run_id=mv.run_id or None,
-    )
+        return ResolvedVersion(uri=source.source, run_id=ref.run_id)
+    return ResolvedVersion.from_mlflow(resolve_version(client, ref), follows=ref.alias)
 
 
 class Adapter(abc.ABC):
     """A loaded model: ``predict(inputs) -> Outputs``, plus the model object itself."""
 
-    def __init__(self, model: Any, resolved: ResolvedModel, flavor: str) -> None:
+    def __init__(self, model: Any, resolved: ResolvedVersion, flavor: str) -> None:
         self.model = model
         self.resolved = resolved
         self.flavor = flavor
@@ -127,7 +112,7 @@ class Loader(abc.ABC):
         """Load the model ``uri`` names (any accepted reference form)."""
 
 
-def _load_error(resolved: ResolvedModel, exc: Exception) -> RegistryError:
+def _load_error(resolved: ResolvedVersion, exc: Exception) -> RegistryError:
     message = getattr(exc, "message", None) or str(exc)
     if not getattr(exc, "message", None):
         message = f"{type(exc).__name__}: {message}"
@@ -163,7 +148,7 @@ class CustomLoader(Loader):
         return CustomLoader.Adapter(model, resolved, flavors[0] if flavors else PYFUNC)
 
 
-def _load_pyfunc(resolved: ResolvedModel, model_config: Optional[dict[str, Any]]) -> Any:
+def _load_pyfunc(resolved: ResolvedVersion, model_config: Optional[dict[str, Any]]) -> Any:
     """``mlflow.pyfunc.load_model`` with MLflow's and the model's own failures as ame errors.
 
     A custom model's ``load_context`` can raise anything (a missing config

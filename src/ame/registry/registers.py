@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional
 
-from ame.errors import InvalidModelURIError
-from ame.registry.resolve import client_for, is_not_found
+from ame.errors import AlreadyExistsError, InvalidModelURIError
+from ame.registry.errors import is_not_found, mlflow_errors, translate
+from ame.registry.resolve import client_for
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -87,9 +88,7 @@ def register_version(
             client.create_registered_model(name)
             created_model = True
         except Exception as exc:  # created meanwhile by another writer of a server store
-            if "already exists" not in str(exc).lower() and "RESOURCE_ALREADY_EXISTS" not in str(
-                getattr(exc, "error_code", "")
-            ):
+            if not isinstance(translate(exc), AlreadyExistsError):
                 raise
         return _version()
 
@@ -160,5 +159,6 @@ class MlflowRegister(Register):
         from ame.registry.store import activate, resolve_store
 
         store = self.store or resolve_store()
-        activate(store)
-        return register_version(store, name, model_uri, tags=self.tags, description=description)
+        with mlflow_errors(store.tracking_uri):
+            activate(store)
+            return register_version(store, name, model_uri, tags=self.tags, description=description)

@@ -2,15 +2,24 @@
 
 Every read of the registry goes through here, so "unknown model" always lists
 the closest names, "unknown version" the versions that exist and "unknown
-alias" the aliases that do, whichever command or loader asked.
+alias" the aliases that do, whichever command or loader asked. Each read raises
+``ame.errors`` only: MLflow's errors are translated by their code
+(``ame.registry.errors``), never recognised by their wording.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
-from ame.errors import AliasNotFoundError, ModelNotFoundError, StoreError, VersionNotFoundError
+from ame.errors import (
+    AliasNotFoundError,
+    InvalidValueError,
+    ModelNotFoundError,
+    ResourceNotFoundError,
+    VersionNotFoundError,
+)
+from ame.registry.errors import mlflow_errors
 from ame.registry.uris import ModelRef
 
 if TYPE_CHECKING:
@@ -35,31 +44,14 @@ def client_for(store: Store) -> MlflowClient:
     from ame.registry.locking import ensure_schema
 
     quiet_mlflow_output()
-
-    try:
+    with mlflow_errors(store.tracking_uri):
         ensure_schema(store)
-    except Exception as exc:
-        if _is_connection_error(exc):
-            raise StoreError(f"cannot reach the MLflow store {store.tracking_uri}: {exc}") from exc
-        raise
     return MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
 
 
-def _is_connection_error(exc: BaseException) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(w in text for w in ("connection", "max retries", "unable to open database"))
-
-
-def is_not_found(exc: BaseException) -> bool:
-    """True when MLflow says the thing asked for does not exist (any store type)."""
-    from mlflow.exceptions import MlflowException
-
-    if not isinstance(exc, MlflowException):
-        return False
-    if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
-        return True
-    text = str(exc).lower()
-    return "not found" in text or "does not exist" in text or "not exist" in text
+def _uri(client: MlflowClient) -> Optional[str]:
+    """The store a client talks to, for "cannot reach" messages."""
+    return getattr(client, "_registry_uri", None)
 
 
 def _listing(items: list[str]) -> str:
@@ -69,16 +61,16 @@ def _listing(items: list[str]) -> str:
 
 def model_names(client: MlflowClient, limit: int = 1000) -> list[str]:
     """Names of registered models (the first ``limit``), for suggestions."""
-    return sorted(rm.name for rm in client.search_registered_models(max_results=limit))
+    with mlflow_errors(_uri(client)):
+        return sorted(rm.name for rm in client.search_registered_models(max_results=limit))
 
 
 def get_model(client: MlflowClient, name: str) -> RegisteredModel:
     """The registered model ``name``, or ``ModelNotFoundError`` naming close matches."""
     try:
-        return client.get_registered_model(name)
-    except Exception as exc:
-        if not is_not_found(exc):
-            raise
+        with mlflow_errors(_uri(client)):
+            return client.get_registered_model(name)
+    except ResourceNotFoundError:
         names = model_names(client)
         close = difflib.get_close_matches(name, names, n=3)
         if close:
@@ -94,14 +86,15 @@ def version_numbers(client: MlflowClient, name: str) -> list[int]:
     """Every version number of ``name``, ascending."""
     from ame.registry.paging import iter_pages
 
-    return sorted(
-        int(v.version)
-        for v in iter_pages(
-            lambda token: client.search_model_versions(
-                f"name='{escape(name)}'", max_results=1000, page_token=token
+    with mlflow_errors(_uri(client)):
+        return sorted(
+            int(v.version)
+            for v in iter_pages(
+                lambda token: client.search_model_versions(
+                    f"name='{escape(name)}'", max_results=1000, page_token=token
+                )
             )
         )
-    )
 
 
 def escape(value: str) -> str:
@@ -112,10 +105,10 @@ def escape(value: str) -> str:
 def get_version(client: MlflowClient, name: str, version: str | int) -> ModelVersion:
     """Version ``version`` of ``name``; the error says which versions exist."""
     try:
-        return client.get_model_version(name, str(version))
-    except Exception as exc:
-        if not is_not_found(exc):
-            raise
+        with mlflow_errors(_uri(client)):
+            return client.get_model_version(name, str(version))
+    except ResourceNotFoundError:
+        pass
     get_model(client, name)
     existing = [str(v) for v in version_numbers(client, name)]
     have = f"its versions: {_listing(existing)}" if existing else "it has no versions"
@@ -125,10 +118,13 @@ def get_version(client: MlflowClient, name: str, version: str | int) -> ModelVer
 def get_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion:
     """The version ``name@alias`` points at; the error lists the aliases that exist."""
     try:
-        return client.get_model_version_by_alias(name, alias)
-    except Exception as exc:
-        if not is_not_found(exc):
-            raise
+        with mlflow_errors(_uri(client)):
+            return client.get_model_version_by_alias(name, alias)
+    # MLflow answers a missing alias with INVALID_PARAMETER_VALUE (its SQL and
+    # REST stores alike), not RESOURCE_DOES_NOT_EXIST; either way the error
+    # below, after checking the model exists, says what the aliases are.
+    except (ResourceNotFoundError, InvalidValueError):
+        pass
     model = get_model(client, name)
     aliases: Any = model.aliases or {}
     known = sorted(aliases if isinstance(aliases, dict) else [a.alias for a in aliases])
@@ -142,7 +138,7 @@ def latest_version(client: MlflowClient, name: str) -> ModelVersion:
     if not numbers:
         get_model(client, name)
         raise VersionNotFoundError(f"model '{name}' has no versions yet")
-    return client.get_model_version(name, str(numbers[-1]))
+    return get_version(client, name, numbers[-1])
 
 
 def resolve_version(client: MlflowClient, ref: ModelRef) -> ModelVersion:

@@ -155,20 +155,30 @@ class Saver(abc.ABC):
                 raise SaveError(f"could not save the model: {type(exc).__name__}: {exc}") from exc
 
 
+ADAPTERS_GROUP = "ame.registry.adapters"
+
+
 class _ChatModelAdapter:
     """``CustomSaver.Adapter``: the seed's name for ame's chat-model adapter.
 
     The seed places the LiteLLM/OpenAI-compatible client adapter under
-    ``CustomSaver``; it lives in ``ame.llm.model.ChatModel`` (a ``PythonModel``
-    whose ``__init__`` builds the client, ``load_context`` reads the JSON config
-    and ``predict`` answers). Resolved on first access so importing the
-    registry never imports openai.
+    ``CustomSaver``; it is ``ame.llm.model.ChatModel`` (a ``PythonModel`` whose
+    ``__init__`` builds the client, ``load_context`` reads the JSON config and
+    ``predict`` answers). The registry sits below ``ame.llm`` in the layer table
+    and never imports it: ``ame.llm`` registers the class as the entry point
+    ``CustomSaver`` in the ``ame.registry.adapters`` group (pyproject.toml), found
+    here on first access, so importing the registry never imports openai either.
     """
 
     def __get__(self, instance: object, owner: Optional[type] = None) -> type[Any]:
-        from ame.llm.model import ChatModel
+        from importlib.metadata import entry_points
 
-        return ChatModel
+        for entry in entry_points(group=ADAPTERS_GROUP, name="CustomSaver"):
+            adapter: type[Any] = entry.load()
+            return adapter
+        raise AttributeError(
+            f"no chat-model adapter is installed (entry point 'CustomSaver' in {ADAPTERS_GROUP})"
+        )
 
 
 class CustomSaver(Saver):

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Optional
 from urllib.parse import unquote, urlparse
 
 from ame.errors import InvalidModelURIError
-from ame.registry.errors import RegistrationError
-from ame.registry.resolve import is_not_found, resolve_version
+from ame.registry.errors import RegistrationError, is_not_found, mlflow_errors, translates
+from ame.registry.resolve import resolve_version
 from ame.registry.uris import parse_model_ref
 
 if TYPE_CHECKING:
@@ -47,15 +47,17 @@ class Source:
 def _run_models(client: MlflowClient, run_id: str) -> tuple[str, list[tuple[str, str, str]]]:
     """The run's artifact URI and its MLflow 3 logged models as (name, uri, id)."""
     try:
-        run = client.get_run(run_id)
+        with mlflow_errors():
+            run = client.get_run(run_id)
     except Exception as exc:
         if is_not_found(exc):
             raise RegistrationError(f"no run '{run_id}' in this store") from None
         raise
-    logged = client.search_logged_models(
-        experiment_ids=[run.info.experiment_id],
-        filter_string=f"source_run_id = '{run_id}'",
-    )
+    with mlflow_errors():
+        logged = client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run_id}'",
+        )
     found = [(lm.name, lm.model_uri, lm.model_id) for lm in logged]
     return run.info.artifact_uri, found
 
@@ -71,6 +73,7 @@ def _legacy_models(client: MlflowClient, run_id: str) -> list[str]:
     return names
 
 
+@translates
 def run_model(client: MlflowClient, run_id: str, artifact_path: Optional[str] = None) -> Source:
     """The model logged in run ``run_id`` (the one named ``artifact_path`` if several)."""
     artifact_uri, logged = _run_models(client, run_id)
@@ -115,6 +118,7 @@ def _local_path(uri: str) -> Optional[Path]:
     return None
 
 
+@translates
 def resolve_source(client: MlflowClient, model_uri: str) -> Source:
     """Check ``model_uri`` exists and return what ``create_model_version`` needs."""
     uri = model_uri.strip()
@@ -122,7 +126,8 @@ def resolve_source(client: MlflowClient, model_uri: str) -> Source:
         raise InvalidModelURIError("empty model URI")
     if match := _LOGGED_MODEL.match(uri):
         try:
-            lm = client.get_logged_model(match["id"])
+            with mlflow_errors():
+                lm = client.get_logged_model(match["id"])
         except Exception as exc:
             if is_not_found(exc):
                 raise RegistrationError(f"no logged model '{match['id']}' in this store") from None

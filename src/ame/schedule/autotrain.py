@@ -71,7 +71,7 @@ def training_data_paths(project: Project, model_name: str) -> dict[str, Path]:
 def fingerprint(project: Project, model_name: str) -> dict[str, Any]:
     """What a retraining depends on now: ``{"commit": sha|None, "data": {name: hash}}``."""
     # The task runner's own reader: the commit autoTrain compares is the one runs are tagged with.
-    from ame.tasks.runner import git_commit
+    from ame._system import git_commit
 
     paths = training_data_paths(project, model_name)
     data = {name: content_hash(path) for name, path in paths.items()}

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Optional
 
+from ame._system import pid_alive
 from ame.errors import AmeError
 from ame.schedule.state import schedule_dir
 
@@ -173,25 +174,6 @@ def start(project_file: Path, root: Path, extra_args: list[str]) -> SchedulerInf
         proc.wait()
         raise SchedulerError(f"the scheduler did not start within {START_TIMEOUT:g}s; see {log}")
     return info
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie (ended, not yet reaped by its parent) does not.
-
-    The zombie test reads ``/proc`` rather than calling ``waitpid``: reaping a child
-    here would steal its exit status from its parent (a scheduler in this process).
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): signal 0 is all there is
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def stop(root: Path, timeout: float = STOP_TIMEOUT) -> tuple[Optional[SchedulerInfo], int]:

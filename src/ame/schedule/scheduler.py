@@ -35,9 +35,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import IO, Optional
 
+from ame._system import pid_alive
 from ame.schedule import autotrain
 from ame.schedule.cron import fires_between, utc_now
-from ame.schedule.daemon import pid_alive
 from ame.schedule.jobs import AUTO_TRAIN, Job, project_jobs
 from ame.schedule.state import (
     FAILED,

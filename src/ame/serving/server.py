@@ -13,7 +13,7 @@ A memory limit (``--max-memory``, a deployment's ``resources.memory``) is
 enforced per worker the way Kubernetes enforces a container's: the supervisor
 watches each worker's resident memory and kills one that goes over, then
 starts a new one. Resident memory, not ``RLIMIT_AS``: a Python that imports
-numpy reserves address space it never touches (see ``ame.tasks.resources``).
+numpy reserves address space it never touches (see ``ame._system.tree_rss``).
 """
 
 from __future__ import annotations
@@ -158,21 +158,13 @@ class Supervisor:
 
     def _check_memory(self) -> None:
         """Kill every worker over the memory limit (``run`` then starts a new one)."""
-        import psutil
-
-        from ame.tasks.resources import format_bytes
+        from ame._system import format_bytes, tree_rss
 
         limit = self.memory_limit
         if not limit or self.stopping:
             return
         for pid in list(self.children):
-            try:
-                proc = psutil.Process(pid)
-                used = proc.memory_info().rss + sum(
-                    c.memory_info().rss for c in proc.children(recursive=True)
-                )
-            except psutil.Error:
-                continue
+            used = tree_rss(pid)  # 0 for a worker already gone
             if used > limit:
                 log.error(
                     "worker %d killed: memory limit %s exceeded (%s resident)",

@@ -1,4 +1,4 @@
-"""Loading an ame.yml into a ``Project``: read, walk the schema, follow references.
+"""Loading an ame.yml into a ``Project``: read, normalise and validate, follow references.
 
 ``load_project`` is the one entry point the rest of ame uses. It reports every
 issue of a file at once (and those of any project it pulls templates from) in
@@ -13,29 +13,29 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from yaml.nodes import Node
 
 from ame.boundedio import InputLimitError, read_regular_file
-from ame.errors import AmeError, SpecError, SpecIssue
+from ame.errors import SpecError, SpecIssue, UnresolvedReferenceError
 from ame.spec import locate
 from ame.spec.discovery import check_project_file, find_project_file, project_file_in_dir
 from ame.spec.model import DataSet, Project, Ref, Task
+from ame.spec.normalise import Normaliser
 from ame.spec.raw import RawProject, RefAt
-from ame.spec.reader import Reader
 from ame.spec.resolve import OtherProjects, Resolver
-from ame.spec.schema import read_project
 from ame.spec.source import MAX_SPEC_BYTES, Source, check_misplaced_tags, compose, decode
 
 log = logging.getLogger(__name__)
 
 
-class UnresolvedReferenceError(AmeError):
-    """A reference to another project's dataset, task or template leads nowhere."""
+def display_name(file: Path, resolved: Path | None = None, cwd: Path | None = None) -> str:
+    """How a file is named in messages: relative to the current directory when inside it.
 
-
-def display_name(file: Path) -> str:
-    """How a file is named in messages: relative to the current directory when inside it."""
+    ``resolved`` and ``cwd`` save resolving again what the caller resolved already.
+    """
     try:
-        return str(file.resolve().relative_to(Path.cwd().resolve()))
+        full = resolved if resolved is not None else file.resolve()
+        return str(full.relative_to(cwd if cwd is not None else Path.cwd().resolve()))
     except ValueError:
         return str(file)
 
@@ -45,8 +45,12 @@ class _Context:
 
     def __init__(self) -> None:
         self.done: dict[Path, Project | None] = {}
+        self.done_issues: dict[Path, list[SpecIssue]] = {}
         self.loading: list[tuple[Path, str | None]] = []
         self.issues_shown: set[Path] = set()
+        # Each referenced project is searched for once per load, not once per reference.
+        self.found: dict[tuple[Path, str], tuple[Path | None, Path | None, str]] = {}
+        self.cwd = Path.cwd().resolve()
 
     def load(self, file: Path, text: str | None = None, shown: str | None = None) -> Project:
         project, issues = self._load(file, text, shown)
@@ -58,7 +62,7 @@ class _Context:
         self, file: Path, text: str | None = None, shown: str | None = None
     ) -> tuple[Project | None, list[SpecIssue]]:
         key = file.resolve()
-        source = Source(shown or display_name(file), directory=key.parent)
+        source = Source(shown or display_name(file, key, self.cwd), directory=key.parent)
         if text is None:
             try:
                 data = read_regular_file(file, MAX_SPEC_BYTES, what="ame.yml")
@@ -71,31 +75,57 @@ class _Context:
         root = compose(text, source)
         if root is None:
             return None, source.issues
-        reader = Reader(source)
-        raw = read_project(reader, root)
+        # A valid file (nearly every load) is validated once, as the resolved
+        # project. Anything to say, and the file is read again piece by piece,
+        # so that every issue gets its line, column and path.
+        shown_before, reported = set(self.issues_shown), set(source.reported)
+        before = len(source.issues)
+        project = self._attempt(key, root, source, check=False)
+        if project is not None:
+            return project, []
+        del source.issues[before:]
+        source.tags_used.clear()
+        source.reported = reported
+        self.issues_shown = shown_before
+        project = self._attempt(key, root, source, check=True)
+        if project is None and not source.issues:  # pragma: no cover - a safety net
+            source.add(root, "", "invalid project")
+        return project, _sorted(source.issues, source.file)
+
+    def _attempt(self, key: Path, root: Node, source: Source, *, check: bool) -> Project | None:
+        """``root`` as a project; None when there are issues (reported when ``check``)."""
+        reader = Normaliser(source, check=check)
+        raw = reader.project(root)
         check_misplaced_tags(root, source)
+        if not check and (reader.unsure or source.issues):
+            return None
         self.loading.append((key, raw.name))
         try:
             resolved = Resolver(raw, reader, self._other_for(key, raw, reader)).resolve()
         finally:
             self.loading.pop()
         if source.issues:
-            return None, _sorted(source.issues, source.file)
+            return None
         resolved["root"] = key.parent
         resolved["file"] = key
         try:
-            return Project.model_validate(resolved), []
+            return Project.model_validate(resolved, strict=True)
         except ValidationError as exc:
-            return None, _map_errors(exc, raw, source)
+            if check:
+                _map_errors(exc, raw, source)
+            return None
 
-    def _other_for(self, me: Path, raw: RawProject, reader: Reader) -> OtherProjects:
+    def _other_for(self, me: Path, raw: RawProject, reader: Normaliser) -> OtherProjects:
         def other(name: str, ref: RefAt) -> Project | None:
-            found, places = locate.find_project(name, me, raw.template_sources)
-            if found is None:
+            if (me, name) not in self.found:
+                place, places = locate.find_project(name, me, raw.template_sources)
                 looked = "; ".join(str(p) for p in places)
+                resolved = place.resolve() if place is not None else None
+                self.found[(me, name)] = (place, resolved, looked)
+            found, key, looked = self.found[(me, name)]
+            if found is None or key is None:
                 reader.issue(ref.node, ref.path, f"project '{name}' not found; looked in: {looked}")
                 return None
-            key = found.resolve()
             chain = [n or str(p) for p, n in self.loading]
             if any(p == key for p, _ in self.loading):
                 reader.issue(
@@ -106,11 +136,11 @@ class _Context:
                 return None
             if key not in self.done:
                 log.debug("loading project %s from %s for %s", name, found, ref)
-                project, issues = self._load(found)
-                self.done[key] = project
-                if issues and key not in self.issues_shown:
-                    self.issues_shown.add(key)
-                    reader.source.issues.extend(issues)
+                self.done[key], self.done_issues[key] = self._load(found)
+            issues = self.done_issues[key]
+            if issues and key not in self.issues_shown:
+                self.issues_shown.add(key)
+                reader.source.issues.extend(issues)
             project = self.done[key]
             if project is None:
                 reader.issue(
@@ -127,7 +157,12 @@ def _sorted(issues: list[SpecIssue], main: str) -> list[SpecIssue]:
 
 
 def _map_errors(exc: ValidationError, raw: RawProject, source: Source) -> list[SpecIssue]:
-    """Pydantic's errors (a safety net behind the walker) placed at the nearest object."""
+    """Errors of the resolved project, placed at the object they belong to.
+
+    Each piece of the file was validated where it was written; what can still
+    fail is what only merging shows (a template's ``packages`` under a task
+    whose executor is not ``!pip``), so it is placed at the task or model.
+    """
     anchors: dict[tuple[Any, ...], Any] = {}
     for section, items in (
         ("models", raw.models),

@@ -17,11 +17,9 @@ from typing import Optional
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ame.spec.model import Project, Task
-from ame.spec.reader import join
-from ame.spec.schema import DEPLOYMENT_KEYS, MODEL_KEYS
+from ame.spec.model import Deployment, Model, Project, Resources, Task
+from ame.spec.normalise import join, spellings
 from ame.spec.source import Source, compose, position
-from ame.spec.task_schema import RESOURCE_KEYS, TASK_KEYS
 
 _SLOTS = {  # spelling in the file -> the canonical slot (its default task name suffix)
     "training": "training",
@@ -49,7 +47,8 @@ class Place:
 def _spellings(key: str) -> list[str]:
     """Every spelling of canonical ``key`` the schema accepts, the current one first."""
     found = [key]
-    for table in (TASK_KEYS, DEPLOYMENT_KEYS, RESOURCE_KEYS, MODEL_KEYS):
+    for cls in (Task, Deployment, Resources, Model):
+        table = spellings(cls)
         found += [s for s, canonical in table.items() if canonical == key and s not in found]
     return found
 

@@ -1,6 +1,6 @@
 """Following references: templates, ``taskRef``s and datasets, local and across projects.
 
-Works on the raw dicts the schema walk produced. Templates are deep-merged
+Works on the validated plain data the normaliser produced. Templates are deep-merged
 under the task (the task's own fields win), chains of templates are followed
 and cycles reported, every task gets its final name and project, and every
 reference that leads nowhere is reported with the names that do exist.
@@ -13,9 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from yaml.nodes import Node
+
 from ame.spec.model import Project
 from ame.spec.raw import RawDataSet, RawModel, RawProject, RawTask, RefAt
-from ame.spec.reader import Reader
+
+
+class Reporter(Protocol):
+    """Where the resolver reports: the normaliser of the file being loaded."""
+
+    def issue(self, node: Node | None, path: str, message: str) -> None: ...
 
 
 class OtherProjects(Protocol):
@@ -77,7 +84,7 @@ def _names(items: Iterable[str]) -> str:
 class Resolver:
     """Resolves one project's references into the dict ``Project.model_validate`` takes."""
 
-    def __init__(self, raw: RawProject, reader: Reader, other: OtherProjects) -> None:
+    def __init__(self, raw: RawProject, reader: Reporter, other: OtherProjects) -> None:
         self.raw = raw
         self.r = reader
         self.other = other

@@ -45,9 +45,7 @@ MAX_DEPTH = 64
 # What YAML accepts as text (YAML 1.1 "printable"); anything else is refused
 # here, at its own line and column, instead of by PyYAML's reader with a
 # character offset.
-_NOT_PRINTABLE = re.compile(
-    "[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _CONTROL_NAMES = {
     0x7F: "DEL",
     0x1B: "ESC",
@@ -72,6 +70,8 @@ class Source:
     reported: set[int] = field(default_factory=set)
     # Nodes whose executor tag the schema consumed; any other executor tag is misplaced.
     tags_used: set[int] = field(default_factory=set)
+    # Every node with an executor tag, in document order.
+    tagged: list[Node] = field(default_factory=list)
     # The directory the file is in, for checks that look beside it (a !pip task's
     # requirements.txt); None for text loaded without a file.
     directory: Path | None = None
@@ -181,14 +181,25 @@ def _add_at_offset(source: Source, data: bytes, offset: int, message: str) -> No
     source.add_at(line, column, "", message)
 
 
+# Below this many characters that can open a collection, a document cannot nest
+# deeper than libyaml's composer can recurse, so it is composed straight away
+# and its depth read from the tree; above it, the events are counted first.
+_SAFE_INDICATORS = 20000
+
+
 def compose(text: str, source: Source) -> Node | None:
     """The YAML node tree of ``text``, or None (with issues) if there is none to walk."""
-    if not printable(text, source) or not shallow(text, source):
+    if not printable(text, source):
+        return None
+    indicators = sum(text.count(ch) for ch in "[{-:?")
+    if indicators > _SAFE_INDICATORS and not shallow(text, source):
         return None
     try:
         node = yaml.compose(text, Loader=_BaseLoader)
     except yaml.MarkedYAMLError as exc:
-        _syntax_issue(exc, text, source)
+        # A deep document that is also broken: the depth is what is reported.
+        if indicators > _SAFE_INDICATORS or shallow(text, source):
+            _syntax_issue(exc, text, source)
         return None
     except yaml.YAMLError as exc:  # reader errors carry no mark
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -202,7 +213,8 @@ def compose(text: str, source: Source) -> Node | None:
             1, 1, "", "the file is empty: expected a mapping starting with 'project: <name>'"
         )
         return None
-    _check_tags(node, source)
+    if not _check_tree(node, source):
+        return None
     return node
 
 
@@ -349,24 +361,81 @@ def walk(node: Node, path: str = "") -> Iterator[tuple[Node, str]]:
                 stack.extend(((value, inner), (key, where)))
 
 
-def _check_tags(root: Node, source: Source) -> None:
-    """Report every tag that is neither standard YAML nor an executor tag."""
-    valid = ", ".join(EXECUTOR_TAGS)
-    for node, path in walk(root):
-        tag = node.tag or ""
-        if tag.startswith(STANDARD_TAG_PREFIX) or tag in EXECUTOR_TAGS:
+def nodes(root: Node) -> Iterator[tuple[Node, int]]:
+    """Every node of the tree once (aliases are visited once) and its collection depth.
+
+    In document order and without paths: the checks below look at every node of
+    every file loaded, and a path is only worth its string for a node that has
+    an issue (``path_of``).
+    """
+    seen: set[int] = set()
+    stack = [(root, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if id(current) in seen:
             continue
+        seen.add(id(current))
+        if isinstance(current, SequenceNode):
+            depth += 1
+            stack.extend((item, depth) for item in reversed(current.value))
+        elif isinstance(current, MappingNode):
+            depth += 1
+            for key, value in reversed(current.value):
+                stack.extend(((value, depth), (key, depth)))
+        yield current, depth
+
+
+def path_of(root: Node, target: Node) -> str:
+    """The field path of ``target`` in the tree under ``root`` (as ``walk`` gives it)."""
+    for node, path in walk(root):
+        if node is target:
+            return path
+    return ""
+
+
+def _check_tree(root: Node, source: Source) -> bool:
+    """Check the depth and the tags of every node, apply merge keys; False when too deep.
+
+    Every tag must be standard YAML or an executor tag; nodes with an executor
+    tag are kept for ``check_misplaced_tags``.
+    """
+    valid = ", ".join(EXECUTOR_TAGS)
+    unknown: list[Node] = []
+    mappings: list[MappingNode] = []
+    for node, depth in nodes(root):
+        if depth > MAX_DEPTH:
+            line, column = position(node)
+            message = f"nested more than {MAX_DEPTH} levels deep; ame.yml needs a handful"
+            source.add_at(line, column, "", message)
+            return False
+        if isinstance(node, MappingNode):
+            mappings.append(node)
+        tag = node.tag or ""
+        if tag.startswith(STANDARD_TAG_PREFIX):
+            continue
+        if tag in EXECUTOR_TAGS:
+            source.tagged.append(node)
+        else:
+            unknown.append(node)
+    for node in unknown:
+        tag = node.tag or ""
         close = difflib.get_close_matches(tag, list(EXECUTOR_TAGS), n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        source.add(node, path, f"unknown tag '{tag}'{hint}; valid tags: {valid}")
+        source.add(node, path_of(root, node), f"unknown tag '{tag}'{hint}; valid tags: {valid}")
         source.reported.add(id(node))
+    # Merge keys (``<<: *defaults``) are applied here, once, so that whoever
+    # reads the tree (more than once, see the loader) sees plain mappings.
+    for mapping in mappings:
+        flatten_merges(mapping, source)
+    return True
 
 
 def check_misplaced_tags(root: Node, source: Source) -> None:
     """Report executor tags written anywhere but on a task's ``executor``."""
-    for node, path in walk(root):
-        if node.tag in EXECUTOR_TAGS and id(node) not in source.tags_used:
-            source.add(node, path, f"tag '{node.tag}' belongs on a task's executor, not here")
+    for node in source.tagged:
+        if id(node) not in source.tags_used:
+            message = f"tag '{node.tag}' belongs on a task's executor, not here"
+            source.add(node, path_of(root, node), message)
 
 
 def flatten_merges(node: MappingNode, source: Source) -> None:
@@ -375,7 +444,10 @@ def flatten_merges(node: MappingNode, source: Source) -> None:
     Merged keys keep the position of the anchor they came from, so an issue
     in a merged value points at the line that wrote it.
     """
-    if not any(key.tag == _MERGE_TAG for key, _ in node.value):
+    for key, _ in node.value:
+        if key.tag == _MERGE_TAG:
+            break
+    else:
         return
     own: list[tuple[Node, Node]] = []
     merged: list[tuple[Node, Node]] = []

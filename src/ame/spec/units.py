@@ -8,6 +8,7 @@ Kubernetes: ``G`` is 1000**3 and ``Gi`` is 1024**3, a bare number is bytes and
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Decimal, InvalidOperation
@@ -22,6 +23,7 @@ _LOOKS_LIKE_UNIT = re.compile(r"^(\d+(?:\.\d+)?)\s*([A-Za-z]+)$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_BYTES = Decimal(2) ** 63
+_MAX_INT_BYTES = 2**63
 # Exponents beyond this are typos (1e999999), and Decimal would overflow on them.
 _MAX_EXPONENT = 30
 
@@ -46,6 +48,8 @@ def _quantity(text: str) -> Decimal:
 
 def parse_bytes(value: object) -> int:
     """Memory or storage in bytes: ``10G``, ``512Mi``, ``1.5Gi``, ``1000`` (bytes)."""
+    if type(value) is int and 0 <= value <= _MAX_INT_BYTES:
+        return value  # already bytes (a resolved project is checked again)
     if isinstance(value, bool):
         raise ValueError(f"expected a quantity such as 10G or 512Mi, got {value}")
     if isinstance(value, (int, float)):
@@ -122,18 +126,25 @@ def parse_duration(value: object) -> float:
 
 def check_cron(expression: str) -> str:
     """Return ``expression`` if croniter accepts it as a schedule, else raise ValueError."""
-    # croniter is imported here: it is slow to import and most files have no schedule.
-    from croniter import croniter
-
     text = expression.strip()
     try:
-        croniter(text)
+        _cron_ok(text)
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(
             f"'{expression}' is not a cron schedule ({exc}); expected five fields such as "
             "'0 3 * * *' or a macro such as '@daily'"
         ) from None
     return text
+
+
+@functools.lru_cache(maxsize=256)
+def _cron_ok(text: str) -> None:
+    # Cached: a schedule is checked where the file gives it and again in the
+    # resolved project, and croniter builds a whole iterator to check one.
+    # croniter is imported here: it is slow to import and most files have no schedule.
+    from croniter import croniter
+
+    croniter(text)
 
 
 def check_timezone(name: str) -> str:

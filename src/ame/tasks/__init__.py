@@ -8,9 +8,9 @@ is actually tracked.
 
 from __future__ import annotations
 
+from ame.secrets import SecretStore
 from ame.tasks.environments import Environment, prepare_environment
 from ame.tasks.runner import TaskRun, run_task, task_command
-from ame.tasks.secrets import SecretStore
 
 __all__ = [
     "Environment",

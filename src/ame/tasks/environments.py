@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ame.errors import EnvironmentBuildError, TaskError
-from ame.spec.model import Project, Task
+from ame.spec.model import ExecutorKind, Project, Task
 from ame.tasks import interpreters, mlproject
 from ame.tasks.paths import envs_dir
 from ame.tasks.uvtool import uv_bin, uv_env
@@ -125,52 +125,80 @@ def _need(root: Path, name: str, kind: str, hint: str) -> bytes:
     return _read(path)
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What one kind's planner found: dependency files, other key parts, the build steps."""
+
+    files: dict[str, bytes]
+    extra: dict[str, object]
+    how: str
+    python: str | None = None  # a Python version the files ask for (an MLproject's)
+
+
 def _plan(project: Project, task: Task) -> _Plan | None:
     """The build plan for ``task``, or None when it runs in ame's own environment."""
     executor = task.executor
-    kind = executor.kind
-    root = task_root(project, task)
-    files: dict[str, bytes] = {}
-    extra: dict[str, object] = {}
-    wanted = executor.python_version
-    if kind == "custom":
+    kind = KINDS.get(executor.kind)
+    if kind is None:  # !custom
         return None
-    if kind == "pip":
-        if (root / "requirements.txt").is_file():
-            if executor.packages:
-                raise TaskError(
-                    f"task '{task.name}': !pip takes requirements.txt or packages, not both "
-                    f"({root / 'requirements.txt'} exists); remove packages or the file"
-                )
-            files["requirements.txt"] = _read(root / "requirements.txt")
-        extra["packages"] = list(executor.packages)
-        how = "uv venv + uv pip install " + (
-            "-r requirements.txt" if files else " ".join(executor.packages) or "(no packages)"
-        )
-    elif kind == "uv":
-        files["pyproject.toml"] = _need(root, "pyproject.toml", kind, "run `uv init`")
-        files["uv.lock"] = _need(root, "uv.lock", kind, "run `uv lock`")
-        how = "uv sync --frozen"
-    elif kind == "poetry":
-        files["pyproject.toml"] = _need(root, "pyproject.toml", kind, "run `poetry init`")
-        files["poetry.lock"] = _need(root, "poetry.lock", kind, "run `poetry lock`")
-        how = "uv venv + poetry install --no-root"
-    elif kind == "pipenv":
-        files["Pipfile.lock"] = _need(root, "Pipfile.lock", kind, "run `pipenv lock`")
-        how = "uv venv + uv pip install (Pipfile.lock default packages)"
-    elif kind == "mlflow":
-        proj = mlproject.load_mlproject(root)
-        spec = mlproject.env_spec(proj)
-        if spec is None:
-            return None
-        for path in spec.files:
-            files[path.name] = _read(path)
-        extra["requirements"] = spec.requirements
-        wanted = wanted or spec.python_version
-        how = f"uv venv + uv pip install ({proj.env_kind} {spec.files[0].name})"
-    else:  # pragma: no cover - the model's Literal rules this out
-        raise TaskError(f"unknown executor kind {kind!r}")
-    return _Plan(kind, interpreters.find_interpreter(wanted), files, extra, how)
+    inputs = kind.plan(task, task_root(project, task))
+    if inputs is None:
+        return None
+    wanted = executor.python_version or inputs.python
+    return _Plan(
+        executor.kind,
+        interpreters.find_interpreter(wanted),
+        inputs.files,
+        inputs.extra,
+        inputs.how,
+    )
+
+
+def _plan_pip(task: Task, root: Path) -> _Inputs:
+    files: dict[str, bytes] = {}
+    packages = list(task.executor.packages)
+    if (root / "requirements.txt").is_file():
+        if packages:
+            raise TaskError(
+                f"task '{task.name}': !pip takes requirements.txt or packages, not both "
+                f"({root / 'requirements.txt'} exists); remove packages or the file"
+            )
+        files["requirements.txt"] = _read(root / "requirements.txt")
+    how = "uv venv + uv pip install " + (
+        "-r requirements.txt" if files else " ".join(packages) or "(no packages)"
+    )
+    return _Inputs(files, {"packages": packages}, how)
+
+
+def _plan_uv(task: Task, root: Path) -> _Inputs:
+    files = {
+        "pyproject.toml": _need(root, "pyproject.toml", "uv", "run `uv init`"),
+        "uv.lock": _need(root, "uv.lock", "uv", "run `uv lock`"),
+    }
+    return _Inputs(files, {}, "uv sync --frozen")
+
+
+def _plan_poetry(task: Task, root: Path) -> _Inputs:
+    files = {
+        "pyproject.toml": _need(root, "pyproject.toml", "poetry", "run `poetry init`"),
+        "poetry.lock": _need(root, "poetry.lock", "poetry", "run `poetry lock`"),
+    }
+    return _Inputs(files, {}, "uv venv + poetry install --no-root")
+
+
+def _plan_pipenv(task: Task, root: Path) -> _Inputs:
+    files = {"Pipfile.lock": _need(root, "Pipfile.lock", "pipenv", "run `pipenv lock`")}
+    return _Inputs(files, {}, "uv venv + uv pip install (Pipfile.lock default packages)")
+
+
+def _plan_mlflow(task: Task, root: Path) -> _Inputs | None:
+    proj = mlproject.load_mlproject(root)
+    spec = mlproject.env_spec(proj)
+    if spec is None:
+        return None
+    files = {path.name: _read(path) for path in spec.files}
+    how = f"uv venv + uv pip install ({proj.env_kind} {spec.files[0].name})"
+    return _Inputs(files, {"requirements": spec.requirements}, how, spec.python_version)
 
 
 def cache_key(plan: _Plan) -> str:
@@ -271,7 +299,9 @@ def _build(
     say(f"building {plan.kind} environment with Python {plan.interpreter.version}: {plan.how}")
     log.info("building environment %s in %s", key, target)
     try:
-        _BUILDERS[plan.kind](project, task, plan, target, say)
+        kind = KINDS[plan.kind]  # type: ignore[index]
+        assert kind is not None  # a plan is only made for kinds with a builder
+        kind.build(project, task, plan, target, say)
         marker = {
             "key": key,
             "kind": plan.kind,
@@ -473,10 +503,22 @@ def _build_mlflow(project: Project, task: Task, plan: _Plan, target: Path, say: 
     _uv_pip_install(python, requirements, task_root(project, task), say)
 
 
-_BUILDERS: dict[str, Callable[[Project, Task, _Plan, Path, Progress], None]] = {
-    "pip": _build_pip,
-    "uv": _build_uv,
-    "poetry": _build_poetry,
-    "pipenv": _build_pipenv,
-    "mlflow": _build_mlflow,
+@dataclass(frozen=True)
+class Kind:
+    """How one executor kind becomes an environment: what goes into its key, how it is built."""
+
+    plan: Callable[[Task, Path], _Inputs | None]
+    build: Callable[[Project, Task, _Plan, Path, Progress], None]
+
+
+# Every executor kind of ame.spec (``EXECUTOR_KINDS``) and its builder, in one
+# place; None runs the task in ame's own environment. A test holds the keys to
+# the spec's kinds, so a new kind cannot be declared without its builder.
+KINDS: dict[ExecutorKind, Kind | None] = {
+    "custom": None,
+    "pip": Kind(_plan_pip, _build_pip),
+    "uv": Kind(_plan_uv, _build_uv),
+    "poetry": Kind(_plan_poetry, _build_poetry),
+    "pipenv": Kind(_plan_pipenv, _build_pipenv),
+    "mlflow": Kind(_plan_mlflow, _build_mlflow),
 }

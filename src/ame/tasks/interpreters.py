@@ -8,6 +8,12 @@ and a clear list of what was found when none matches.
 The search is cheap on purpose: pyenv directories and the running interpreter
 carry their version in their name or in ``sys``, so most lookups start no
 process at all. That matters because it happens on every ``ame task run``.
+``uv python find`` alone was measured as the replacement and kept as the last
+resort only: it starts a process every time (about 85 ms for the running
+interpreter's version, against no measurable time here, and ``ame task run``
+about a second slower on a loaded 2-core machine), and it does not see pyenv's
+non-global versions, so ``pythonVersion: "3.12"`` found nothing where this scan
+finds ``~/.pyenv/versions/3.12.1`` (after 1.4 s).
 """
 
 from __future__ import annotations

@@ -27,16 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from ame.tasks.resources import Limits, format_bytes
-
-if TYPE_CHECKING:
-    import psutil
+from ame._system import GRACE_SECONDS, format_bytes, kill_tree, killpg, tree_rss
+from ame.tasks.resources import Limits
 
 log = logging.getLogger(__name__)
 
-GRACE_SECONDS = 5.0
 _POLL = 0.1
 
 # Exit codes for tasks ame stopped, following shell conventions.
@@ -52,62 +49,6 @@ class ProcessResult:
     status: str  # FINISHED, FAILED or KILLED
     reason: str | None
     duration: float
-
-
-def _tree(pid: int) -> list[psutil.Process]:
-    import psutil  # only for memory limits and stopping trees: not on every run's path
-
-    try:
-        parent = psutil.Process(pid)
-        return [parent, *parent.children(recursive=True)]
-    except psutil.Error:
-        return []
-
-
-def tree_rss(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants, in bytes."""
-    import psutil
-
-    total = 0
-    for proc in _tree(pid):
-        try:
-            total += proc.memory_info().rss
-        except psutil.Error:
-            continue
-    return total
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def kill_tree(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> None:
-    """Stop ``proc``, its process group and every descendant: SIGTERM, wait, SIGKILL.
-
-    Descendants are collected before signalling, because a child whose parent
-    dies is re-parented and can no longer be found from the task's pid; the
-    process group catches those that were started after the snapshot.
-    """
-    import psutil
-
-    others = [p for p in _tree(proc.pid) if p.pid != proc.pid]
-    _killpg(proc.pid, signal.SIGTERM)
-    for other in others:
-        with contextlib.suppress(psutil.Error):
-            other.terminate()
-    deadline = time.monotonic() + grace
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-    _, alive = psutil.wait_procs(others, timeout=max(0.0, deadline - time.monotonic()))
-    _killpg(proc.pid, signal.SIGKILL)
-    for other in alive:
-        with contextlib.suppress(psutil.Error):
-            other.kill()
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    psutil.wait_procs(alive, timeout=grace)
 
 
 class StopSignals:
@@ -302,9 +243,9 @@ def run_process(
             if reason is None:
                 # The main process is done: stop whatever it left running in its
                 # group, which would otherwise also hold the output pipe open.
-                _killpg(proc.pid, signal.SIGTERM)
+                killpg(proc.pid, signal.SIGTERM)
                 reader.join(timeout=GRACE_SECONDS)
-                _killpg(proc.pid, signal.SIGKILL)
+                killpg(proc.pid, signal.SIGKILL)
             reader.join()
             proc.stdout.close()
             returncode = proc.wait()

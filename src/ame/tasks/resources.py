@@ -23,6 +23,8 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+# ``format_bytes`` lives in ``ame._system``; re-exported for older imports.
+from ame._system import format_bytes as format_bytes
 from ame.errors import ResourceUnavailableError
 from ame.spec.model import Resources
 
@@ -32,25 +34,6 @@ THREAD_VARIABLES = (
     "OPENBLAS_NUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
-
-_BINARY_UNITS = (("Ei", 1024**6), ("Pi", 1024**5), ("Ti", 1024**4), ("Gi", 1024**3))
-_BINARY_SMALL = (("Mi", 1024**2), ("Ki", 1024))
-_DECIMAL_UNITS = (("E", 10**18), ("P", 10**15), ("T", 10**12), ("G", 10**9), ("M", 10**6))
-
-
-def format_bytes(amount: int) -> str:
-    """Bytes back in the unit a person most likely wrote: ``10G``, ``512Mi``, ``1.5Gi``.
-
-    ame.yml follows Kubernetes (``G`` = 1000**3, ``Gi`` = 1024**3); an exact
-    multiple of a unit is printed in that unit, largest first.
-    """
-    for name, size in (*_BINARY_UNITS, *_DECIMAL_UNITS, *_BINARY_SMALL, ("k", 1000)):
-        if amount >= size and amount % size == 0:
-            return f"{amount // size}{name}"
-    for name, size in (("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
-        if amount >= size:
-            return f"{amount / size:.1f}{name}"
-    return f"{amount}B"
 
 
 def available_cores() -> list[int]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,8 +21,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+# ``git_commit`` lives in ``ame._system``; re-exported for the Ray backend's import.
+from ame._system import git_commit as git_commit
 from ame.errors import TaskError
 from ame.registry.store import Store
+from ame.secrets import Redactor, resolve_secrets
 from ame.spec.model import Project, Task
 from ame.tasks import artifacts as artifact_files
 from ame.tasks import datasets as dataset_mod
@@ -31,7 +33,6 @@ from ame.tasks import mlproject
 from ame.tasks.environments import Environment, Progress, prepare_environment, task_root
 from ame.tasks.process import run_process
 from ame.tasks.resources import limits_for
-from ame.tasks.secrets import Redactor, resolve_secrets
 from ame.tasks.tracking import Tracker, open_tracker
 
 log = logging.getLogger(__name__)
@@ -107,23 +108,6 @@ def task_command(project: Project, task: Task) -> str:
     if not executor.command:
         raise TaskError(f"task '{task.name}' has no command (executor.command)")
     return executor.command
-
-
-def git_commit(root: Path) -> str | None:
-    """The commit checked out in ``root``, if it is a git work tree."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    sha = out.stdout.strip()
-    return sha if out.returncode == 0 and sha else None
 
 
 def preflight(project: Project, task: Task, *, cpu_only: bool = False) -> None:

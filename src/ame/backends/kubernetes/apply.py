@@ -19,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ame.backends.kubernetes import pods
+from ame.backends.kubernetes import labels as lbl
+from ame.backends.kubernetes import pods, views
+from ame.backends.kubernetes.cluster import Call, Cluster, apply_call
 from ame.backends.kubernetes.errors import ApplyError, KubernetesError, NoVersionError
 from ame.backends.kubernetes.names import label_value, secret_key
 from ame.backends.kubernetes.options import RenderOptions
@@ -27,7 +29,6 @@ from ame.backends.kubernetes.render import Rendered, render_project, validate_re
 from ame.spec.model import Project, Task
 
 log = logging.getLogger(__name__)
-FIELD_MANAGER = "ame"
 REDACTED = "***"
 
 
@@ -73,11 +74,18 @@ def target_for(
     return Target(context, namespace)
 
 
+def kubeconfig_file() -> Optional[str]:
+    """``$KUBECONFIG`` as it is now (the client reads it once, at import), else the default."""
+    import os
+
+    return os.environ.get("KUBECONFIG") or None
+
+
 def _kubeconfig_namespace(context: Optional[str]) -> Optional[str]:
     try:
         from kubernetes import config
 
-        contexts, current = config.list_kube_config_contexts()
+        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig_file())
     except Exception:  # no kubeconfig: the namespace is the cluster's default
         return None
     chosen = next((c for c in contexts if c["name"] == context), None) if context else current
@@ -126,6 +134,47 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
 
 
+def render_options(
+    project: Project,
+    tracking_uri: Optional[str],
+    *,
+    fmt: str = "plain",
+    source: str = "auto",
+    kube_version: Optional[str] = None,
+    models: Optional[list[str]] = None,
+    offline: bool = False,
+    run_id: Optional[str] = None,
+) -> RenderOptions:
+    """The options of a render or an apply: the store (refused if embedded), source, versions.
+
+    ``tracking_uri`` falls back to ``$MLFLOW_TRACKING_URI``; unless ``offline``,
+    the registry is asked which version each model's champion alias names.
+    """
+    import os
+
+    from ame.backends.kubernetes.options import DEFAULT_KUBE_VERSIONS
+    from ame.backends.kubernetes.render import check_tracking_uri
+    from ame.backends.kubernetes.source import project_source
+
+    uri = check_tracking_uri(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+    versions = {}
+    if not offline:
+        from ame.backends.kubernetes.versions import lookup_versions
+
+        versions = lookup_versions(project, uri, models)
+    kube: tuple[str, ...] = DEFAULT_KUBE_VERSIONS
+    if kube_version and kube_version not in kube:
+        kube = (*kube, kube_version)
+    return RenderOptions(
+        tracking_uri=uri,
+        source=project_source(project, source),  # type: ignore[arg-type]
+        format=fmt,  # type: ignore[arg-type]
+        kube_versions=kube,
+        versions=versions,
+        run_id=run_id,
+    )
+
+
 def plan_task(project: Project, task: Task, options: RenderOptions, target: Target) -> Plan:
     """One run of ``task`` as a Job (never a CronJob: ``task run`` runs it now)."""
     if options.run_id is None:
@@ -151,7 +200,7 @@ def plan_deploy(project: Project, model: str, options: RenderOptions, target: Ta
             f"{options.tracking_uri}; train it (ame train {model}) or set the alias "
             f"(ame model alias {model} {spec.champion_alias} VERSION) first"
         )
-    rendered = render_project(project, options, models=[model])
+    rendered = render_project(project, options, models=[model], schedules=False)
     validate_rendered(rendered, options.kube_versions)
     plan = Plan(target, rendered)
     plan.deployment = next(
@@ -160,14 +209,15 @@ def plan_deploy(project: Project, model: str, options: RenderOptions, target: Ta
     return plan
 
 
-# --- the cluster (not reachable from the tests: thin calls into the official client) ---
+# --- the cluster: the calls themselves are in cluster.py (no API server in the tests) ---
 
 
-def _client(target: Target) -> Any:
+def api_client(target: Target) -> Any:
+    """The official client for ``target`` (kubeconfig context, else the in-cluster account)."""
     from kubernetes import config
 
     try:
-        return config.new_client_from_config(context=target.context)
+        return config.new_client_from_config(config_file=kubeconfig_file(), context=target.context)
     except Exception as exc:  # no kubeconfig: perhaps we run in a pod
         try:
             config.load_incluster_config()
@@ -176,27 +226,6 @@ def _client(target: Target) -> Any:
             return client.ApiClient()
         except Exception:
             raise KubernetesError(f"no Kubernetes cluster configured: {exc}") from exc
-
-
-def _apply(api: Any, objects: list[dict[str, Any]], namespace: str) -> None:
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.dynamic import DynamicClient
-
-    dynamic = DynamicClient(api)
-    for obj in objects:
-        kind, name = obj["kind"], obj["metadata"]["name"]
-        try:
-            resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=kind)
-            resource.server_side_apply(
-                body=obj,
-                name=name,
-                namespace=namespace if resource.namespaced else None,
-                field_manager=FIELD_MANAGER,
-                force_conflicts=True,
-            )
-        except ApiException as exc:
-            raise ApplyError(f"{kind}/{name}: the cluster refused it: {exc.reason}") from exc
-        log.info("applied %s/%s", kind, name)
 
 
 def upload_source(plan: Plan, tracking_uri: str) -> None:
@@ -219,74 +248,56 @@ def upload_source(plan: Plan, tracking_uri: str) -> None:
         repository.log_artifact(str(path))
 
 
-def _wait_job(api: Any, plan: Plan, on_line: Callable[[str], None]) -> int:
-    from kubernetes import client, watch
+TASK_CONTAINER = "task"
 
-    core: Any = client.CoreV1Api(api)
-    batch: Any = client.BatchV1Api(api)
-    ns, name = plan.target.namespace, plan.job
-    pod_name: Optional[str] = None
-    for event in watch.Watch().stream(
-        core.list_namespaced_pod, ns, label_selector=f"job-name={name}", timeout_seconds=3600
-    ):
-        pod = event["object"]
-        statuses = pod.status.container_statuses or []
-        if pod.status.phase in ("Running", "Succeeded", "Failed") or any(
-            s.state.terminated for s in statuses
-        ):
-            pod_name = pod.metadata.name
-            break
+
+def _wait_job(cluster: Cluster, plan: Plan, on_line: Callable[[str], None]) -> int:
+    """Stream the Job's pod log once it starts, wait for the Job to end, return the exit code."""
+    name = str(plan.job)
+    pod_name = next(
+        (
+            p.metadata.name
+            for p in cluster.watch_pods(lbl.job_pods_selector(name), timeout=3600)
+            if views.pod_started(p, TASK_CONTAINER)
+        ),
+        None,
+    )
     if pod_name is None:
         raise ApplyError(f"the pod of Job {name} did not start")
-    stream = core.read_namespaced_pod_log(
-        pod_name, ns, container="task", follow=True, _preload_content=False
-    )
-    for raw in stream.stream():
-        for line in raw.decode("utf-8", "replace").splitlines():
+    for chunk in cluster.follow_log(pod_name, TASK_CONTAINER):
+        for line in chunk.decode("utf-8", "replace").splitlines():
             on_line(line)
-    for event in watch.Watch().stream(
-        batch.list_namespaced_job, ns, field_selector=f"metadata.name={name}", timeout_seconds=600
-    ):
-        status = event["object"].status
-        if status.succeeded or status.failed:
+    for job in cluster.watch_one("Job", lbl.name_selector(name), timeout=600):
+        if views.job_ended(job):
             break
-    pod = core.read_namespaced_pod(pod_name, ns)
-    for status in pod.status.container_statuses or []:
-        if status.name == "task" and status.state.terminated is not None:
-            return int(status.state.terminated.exit_code)
-    return 1
+    code = views.exit_code(cluster.pod(pod_name), TASK_CONTAINER)
+    return 1 if code is None else code
 
 
-def _wait_rollout(api: Any, plan: Plan, timeout: int = 900) -> None:
-    from kubernetes import client, watch
-
-    apps: Any = client.AppsV1Api(api)
-    for event in watch.Watch().stream(
-        apps.list_namespaced_deployment,
-        plan.target.namespace,
-        field_selector=f"metadata.name={plan.deployment}",
-        timeout_seconds=timeout,
-    ):
-        dep = event["object"]
-        want = dep.spec.replicas or 0
-        status = dep.status
-        if (
-            (status.observed_generation or 0) >= (dep.metadata.generation or 0)
-            and (status.updated_replicas or 0) >= want
-            and (status.available_replicas or 0) >= want
-            and (status.replicas or 0) == (status.updated_replicas or 0)
-        ):
+def _wait_rollout(cluster: Cluster, plan: Plan, timeout: int = 900) -> None:
+    """Return once the Deployment's rollout is done and its replicas available."""
+    selector = lbl.name_selector(str(plan.deployment))
+    for deployment in cluster.watch_one("Deployment", selector, timeout=timeout):
+        if views.rollout_available(deployment):
             return
     raise ApplyError(f"Deployment {plan.deployment} did not finish rolling out in {timeout}s")
 
 
+def apply_calls(plan: Plan) -> list[Call]:
+    """The server-side apply calls of ``plan``, in order (the Secret first), with real values."""
+    return [apply_call(obj, plan.target.namespace) for obj in plan.manifests(redact=False)]
+
+
 def execute(plan: Plan, tracking_uri: str, on_line: Callable[[str], None]) -> int:
     """Apply ``plan`` and wait: the Job's exit code, or 0 once the rollout is done."""
-    api = _client(plan.target)
+    cluster = Cluster(plan.target)
+    calls = apply_calls(plan)
     upload_source(plan, tracking_uri)
-    _apply(api, plan.manifests(redact=False), plan.target.namespace)
+    for call in calls:
+        cluster.invoke(call)
+        log.info("%s: done", call.what)
     if plan.job is not None:
-        return _wait_job(api, plan, on_line)
+        return _wait_job(cluster, plan, on_line)
     if plan.deployment is not None:
-        _wait_rollout(api, plan)
+        _wait_rollout(cluster, plan)
     return 0

@@ -166,11 +166,19 @@ def warn_unless_cluster(
 ) -> list[ClusterKey]:
     """``warn_local`` unless the command runs on the kubernetes backend, where the keys work.
 
+    On the ray backend only tasks' keys are warned of: Ray Serve deployments
+    report their own keys.
+
     ``backend`` is the command's ``--backend``; then ``$AME_BACKEND`` and ame.yml's
     ``backend.kind`` decide, as everywhere.
     """
-    if _effective_backend(project, backend) == "kubernetes":
+    kind = _effective_backend(project, backend)
+    if kind == "kubernetes":
         return []
+    if kind == "ray":
+        # A deployment on Ray Serve says itself, key by key, what each one does
+        # there (backends/ray/serve_settings.py); tasks' cluster keys stay unused.
+        models = []
     return warn_local(project, models=models, tasks=tasks)
 
 

@@ -18,6 +18,8 @@ PROJECT = "ame.dev/project"
 MODEL = "ame.dev/model"
 TASK = "ame.dev/task"
 VERSION = "ame.dev/version"
+# On a model's scheduled CronJobs: ``monitor`` or ``batch``.
+SCHEDULE = "ame.dev/schedule"
 
 
 def selector(
@@ -42,3 +44,31 @@ def labels(
 ) -> dict[str, str]:
     """``selector`` plus ``ame.dev/version`` (the model version, or the source revision)."""
     return {**selector(name, project, model=model, task=task), VERSION: label_value(version)}
+
+
+def owned(project: Optional[str], model: Optional[str] = None) -> dict[str, str]:
+    """The labels every object ame made for ``project`` (for one ``model``, when named) carries.
+
+    Outside a project (``project`` None) only ``managed-by``: all of ame's objects.
+    """
+    found = {MANAGED_BY: "ame"}
+    if project is not None:
+        found[PROJECT] = label_value(project)
+    if model is not None:
+        found[MODEL] = label_value(model)
+    return found
+
+
+def label_selector(labels: dict[str, str]) -> str:
+    """A label selector (``k=v,k2=v2``) in a stable order."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def name_selector(name: str) -> str:
+    """A field selector for one object by name (how a watch follows one Job or Deployment)."""
+    return f"metadata.name={name}"
+
+
+def job_pods_selector(job: str) -> str:
+    """The label selector of a Job's pods (the Job controller's ``job-name`` label)."""
+    return label_selector({"job-name": job})

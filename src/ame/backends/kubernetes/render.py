@@ -22,12 +22,15 @@ from ame.backends.kubernetes.errors import (
     InvalidObjectError,
     KubernetesError,
 )
+from ame.backends.kubernetes.labels import SCHEDULE
 from ame.backends.kubernetes.options import RenderOptions
 from ame.backends.kubernetes.validate import problems
 from ame.spec.model import Project
 from ame.spec.positions import Place, Positions
 
 log = logging.getLogger(__name__)
+# The ame.yml section a model's scheduled CronJob comes from, by its schedule label.
+_SECTION = {"monitor": "monitoring", "batch": "batchInference"}
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,13 @@ def render_project(
     *,
     models: Optional[Iterable[str]] = None,
     tasks: Optional[Iterable[str]] = None,
+    schedules: bool = True,
 ) -> list[Rendered]:
     """The objects of ``project`` (the named models and tasks only, when any are named).
 
-    Models without a ``deployment`` section make no objects; every task makes a
-    Job (a CronJob when it has a schedule).
+    A model's ``deployment`` makes its serving objects, and its monitoring and
+    batchInference schedules a CronJob each (unless ``schedules`` is off, as for
+    ``ame deploy``); every task makes a Job (a CronJob when it has a schedule).
     """
     positions = Positions(project)
     model_names = list(models) if models is not None else None
@@ -89,9 +94,16 @@ def render_project(
     for model in project.models:
         if not (everything or (model_names and model.name in model_names)):
             continue
+        group = f"model-{model.name}"
+        scheduled = [
+            Rendered(obj, positions.model(model.name, _SECTION[kind], "schedule"), group)
+            for obj in (job.schedule_objects(project, model, options) if schedules else [])
+            for kind in [obj["metadata"]["labels"][SCHEDULE]]
+        ]
         if model.deployment is None:
-            if model_names:
+            if model_names and not scheduled:
                 raise KubernetesError(f"model '{model.name}' has no deployment section to render")
+            out.extend(scheduled)
             continue
         if model.name not in options.versions:
             log.warning(
@@ -101,7 +113,8 @@ def render_project(
             )  # fmt: skip
         place = positions.model(model.name, "deployment")
         for obj in serving.model_objects(project, model, options):
-            out.append(Rendered(obj, place, f"model-{model.name}"))
+            out.append(Rendered(obj, place, group))
+        out.extend(scheduled)
     for task in project.all_tasks():
         if not (everything or (task_names and task.name in task_names)):
             continue

@@ -21,6 +21,11 @@ from ame.spec.model import Deployment, Model, Project
 log = logging.getLogger(__name__)
 # The HPA's CPU target when autoscaling gives none.
 DEFAULT_CPU_TARGET = 80
+# On the Deployment: the alias it follows (``iris@champion``), so that a move of
+# that alias re-applies it (``follow.py``), and the version it was pinned to.
+FOLLOWS = "ame.dev/follows"
+MODEL_VERSION = "ame.dev/model-version"
+INGRESS_URL = "ame.dev/url"
 
 
 def served_ref(model: Model, options: RenderOptions) -> tuple[str, str]:
@@ -63,6 +68,9 @@ def _deployment(
     name = dns_label(model.name)
     selector = lbl.selector(name, project.name, model=model.name)
     meta = lbl.labels(name, project.name, version, model=model.name)
+    # The resolved version, so the pod template (and so the rollout) changes
+    # whenever the alias moves, even with the same image. None while unpromoted.
+    pinned = {"AME_MODEL_VERSION": version} if model.name in options.versions else {}
     container: dict[str, Any] = {
         "name": "server",
         "image": serving_image(project, model, version),
@@ -73,6 +81,7 @@ def _deployment(
                 "MLFLOW_TRACKING_URI": options.tracking_uri,
                 "AME_PROJECT": project.name,
                 "AME_MODEL_NAME": model.name,
+                **pinned,
                 "HOME": "/tmp",
             }
         ),
@@ -106,12 +115,26 @@ def _deployment(
             },
         }
     )
+    annotations = {FOLLOWS: f"{model.name}@{model.champion_alias}"}
+    if pinned:
+        annotations[MODEL_VERSION] = version
+    url = ingress_url(deployment)
+    if url is not None:
+        annotations[INGRESS_URL] = url
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "labels": meta},
+        "metadata": {"name": name, "labels": meta, "annotations": annotations},
         "spec": spec,
     }
+
+
+def ingress_url(deployment: Deployment) -> str | None:
+    """The URL the Ingress serves the model at, when it has a host."""
+    if not deployment.host:
+        return None
+    scheme = "https" if deployment.enable_tls else "http"
+    return f"{scheme}://{deployment.host}{deployment.path or '/'}"
 
 
 def _service(project: Project, model: Model, version: str) -> dict[str, Any]:
