@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -174,6 +175,36 @@ def format_bytes(amount: int) -> str:
     return f"{amount}B"
 
 
+# --- short commands ---------------------------------------------------------
+
+
+def command_output(
+    args: Sequence[str],
+    *,
+    cwd: Optional[Path] = None,
+    timeout: float = 20.0,
+    env: Optional[Mapping[str, str]] = None,
+) -> Optional[str]:
+    """What a short command printed (stripped), or None if it failed, timed out or is missing.
+
+    For the facts ame asks a tool for (a commit, an interpreter's version, a
+    path): a failure there means "unknown", never an error of ame's.
+    """
+    try:
+        out = subprocess.run(
+            list(args),
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=dict(env) if env is not None else None,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
 # --- the work tree ----------------------------------------------------------
 
 
@@ -183,16 +214,4 @@ def git_commit(root: Path) -> Optional[str]:
     Task runs, training and autoTrain all record it; it is a fact about the
     directory, not about any one of them.
     """
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    sha = out.stdout.strip()
-    return sha if out.returncode == 0 and sha else None
+    return command_output(["git", "rev-parse", "HEAD"], cwd=root, timeout=10) or None

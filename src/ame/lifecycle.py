@@ -135,12 +135,10 @@ def read_code_version(project_root: Path) -> Optional[str]:
 
 
 def _client(store: Store) -> MlflowClient:
-    from mlflow.tracking import MlflowClient
+    """The registry's client of ``store`` (the registry is the one place that makes one)."""
+    from ame.registry.resolve import client_for
 
-    from ame.registry.locking import ensure_schema
-
-    ensure_schema(store)
-    return MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
+    return client_for(store)
 
 
 def _write(store: Store, fn: Callable[[], Any]) -> Any:
@@ -151,8 +149,10 @@ def _write(store: Store, fn: Callable[[], Any]) -> Any:
 
 def _versions(client: MlflowClient, name: str, filter_extra: str = "") -> list[ModelVersion]:
     """Every version of ``name`` (all pages), newest first; [] for an unknown model."""
-    query = f"name='{name}'" + (f" and {filter_extra}" if filter_extra else "")
     from ame.registry.paging import iter_pages
+    from ame.registry.resolve import quote
+
+    query = f"name = {quote(name)}" + (f" and {filter_extra}" if filter_extra else "")
 
     found: list[ModelVersion] = list(
         iter_pages(
@@ -247,9 +247,7 @@ def run_validation(
         tag_version(store, model.name, version, {TAG_VALIDATION: SKIPPED})
         return SKIPPED, None
     if mark_pending:
-        tag_version(
-            store, model.name, version, {TAG_VALIDATION: PENDING, TAG_OWNER: owner_token()}
-        )
+        tag_version(store, model.name, version, {TAG_VALIDATION: PENDING, TAG_OWNER: owner_token()})
     env = {
         "AME_MODEL_NAME": model.name,
         "AME_MODEL_VERSION": version,
@@ -273,10 +271,15 @@ def run_validation(
 
 
 def promote(store: Store, model: Model, version: str) -> str:
-    """Move the model's champion alias to ``version``; return the alias."""
-    client = _client(store)
+    """Move the model's champion alias to ``version``; return the alias.
+
+    Through the registry, which moves every alias; ``force`` because the gate
+    (this version's validation) is the lifecycle's and has just been passed.
+    """
+    from ame.registry import Registry
+
     alias = model.champion_alias
-    _write(store, lambda: client.set_registered_model_alias(model.name, alias, version))
+    Registry(store).set_alias(model.name, alias, version, force=True)
     return alias
 
 
@@ -320,23 +323,19 @@ def deploy_champion(
     On a cluster backend (``backend`` not local) the backend's ``deploy``
     does the same there and returns once the version is served.
     """
-    if backend is not None and backend.name != "local":
-        from ame.backends.base import DeployRequest
+    from ame.backends.base import DeployRequest
 
-        ref = f"{model.name}@{model.champion_alias}"
-        return backend.deploy(DeployRequest(model.name, ref, version, store, model.deployment)).url
+    ref = f"{model.name}@{model.champion_alias}"
+    request = DeployRequest(model.name, ref, version, store, model.deployment)
+    if backend is not None and backend.name != "local":
+        return backend.deploy(request).url
     import time
 
     import httpx
 
-    from ame.backends import local
+    from ame.backends.local_backend import LocalBackend
 
-    info = local.deploy(
-        model.name,
-        alias=model.champion_alias,
-        project_root=project.root,
-        tracking_uri=store.tracking_uri,
-    )
+    info = (backend or LocalBackend(project.root, store.tracking_uri)).deploy(request)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -349,7 +348,8 @@ def deploy_champion(
         if time.monotonic() > deadline:
             raise LifecycleError(
                 f"the deployment of {model.name} at {info.url} still serves {served or 'nothing'} "
-                f"{timeout:.0f}s after {model.champion_alias} moved to {version} (log: {info.log})"
+                f"{timeout:.0f}s after {model.champion_alias} moved to {version} "
+                f"(log: {info.detail.get('log', '-')})"
             )
         time.sleep(0.25)
 

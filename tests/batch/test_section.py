@@ -101,9 +101,15 @@ def test_section_with_task_gets_model_dataset_and_output(
             """
         )
     )
+    # On a cluster backend the section still runs here, and says so in one line.
     done = ame("batch", batch_project.model, "--json", cwd=tmp_path,
-               env={"MLFLOW_TRACKING_URI": batch_project.tracking_uri})  # fmt: skip
+               env={"MLFLOW_TRACKING_URI": batch_project.tracking_uri,
+                    "AME_BACKEND": "kubernetes"})  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert (
+        "note: ame batch runs on this machine, not on the kubernetes backend; its schedule "
+        "runs on the cluster as a CronJob (`ame render kubernetes`)"
+    ) in done.stderr.splitlines()
     result = json.loads(done.stdout)
     seen = json.loads((tmp_path / "seen.json").read_text())
     assert seen["AME_MODEL_NAME"] == batch_project.model

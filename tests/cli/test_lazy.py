@@ -10,24 +10,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
+from ame.cli.main import COMMANDS
+from tests.helpers import run_ame
 
-from ame.cli.main import COMMANDS, run
 
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    saved = sys.argv
-    sys.argv = ["ame", *args]
-    capsys.readouterr()
-    try:
-        run()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = saved
-    out, err = capsys.readouterr()
-    return code, out, err
+def _run(*args: str) -> tuple[int, str, str]:
+    done = run_ame(*args)
+    return done.returncode, done.stdout, done.stderr
 
 
 def test_every_entry_loads_as_the_command_it_names() -> None:
@@ -69,21 +58,19 @@ def test_a_command_imports_only_its_own_module() -> None:
     assert _loaded_commands("model", "show", "--help") == {"ame.cli.model_cmds"}
 
 
-def test_unknown_commands_are_suggested_from_every_name(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    code, _, err = _run(capsys, "tsk", "run")
+def test_unknown_commands_are_suggested_from_every_name() -> None:
+    code, _, err = _run("tsk", "run")
     assert code == 2
     assert err.strip() == "error: No such command 'tsk'. Did you mean 'task'? (see 'ame --help')"
-    code, _, err = _run(capsys, "model", "validat")
+    code, _, err = _run("model", "validat")
     assert code == 2 and "Did you mean 'validate'" in err, err
-    code, _, err = _run(capsys, "nothing-like-it")
+    code, _, err = _run("nothing-like-it")
     assert code == 2 and err.strip().startswith("error: No such command 'nothing-like-it'.")
     assert "Did you mean" not in err
 
 
-def test_lazily_loaded_nested_command_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "model", "validate", "--help")
+def test_lazily_loaded_nested_command_runs() -> None:
+    code, out, _ = _run("model", "validate", "--help")
     assert code == 0 and "--version" in out
-    code, out, _ = _run(capsys, "model", "--help")
+    code, out, _ = _run("model", "--help")
     assert code == 0 and "validate" in out and "register" in out

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,15 +28,11 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers import free_port
+
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 180.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ray_env() -> dict[str, str]:
@@ -86,15 +81,15 @@ def _wait_nodes(dashboard: str, count: int, timeout: float) -> None:
 def start_head(temp_dir: Path, log: Path, cpus: int = 2) -> Cluster:
     """``ray start --head`` with ``cpus`` CPUs and 4 GB on 127.0.0.1, in a session of its own."""
     temp_dir.mkdir(parents=True, exist_ok=True)
-    port, dash = _free_port(), _free_port()
+    port, dash = free_port(), free_port()
     cmd = [
         str(BIN / "ray"), "start", "--head",
         f"--num-cpus={cpus}", "--memory=4000000000", "--object-store-memory=200000000",
         "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
         f"--port={port}", f"--dashboard-port={dash}",
-        f"--ray-client-server-port={_free_port()}",
-        f"--dashboard-agent-listen-port={_free_port()}",
-        f"--metrics-export-port={_free_port()}",
+        f"--ray-client-server-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
         "--disable-usage-stats", f"--temp-dir={temp_dir}",
     ]  # fmt: skip
     with log.open("ab") as out:
@@ -122,8 +117,8 @@ def join_node(cluster: Cluster, ip: str, log: Path) -> int:
         sys.executable, str(Path(__file__).with_name("join_node.py")), f"--address={cluster.gcs}",
         f"--node-ip-address={ip}", "--num-cpus=1", "--memory=500000000",
         "--object-store-memory=100000000", "--disable-usage-stats",
-        f"--metrics-export-port={_free_port()}",
-        f"--dashboard-agent-listen-port={_free_port()}",
+        f"--metrics-export-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
     ]  # fmt: skip
     with log.open("ab") as out:
         proc = subprocess.Popen(

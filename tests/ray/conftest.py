@@ -18,6 +18,9 @@ import pytest
 
 from tests.ray.cluster import LOOPBACK_ENV, Cluster, Shared
 
+# Every test has its own secret store (autouse), as the task tests have.
+from tests.tasks.conftest import private_secrets  # noqa: F401
+
 # Every Ray client in this process too: never an address but 127.0.0.1.
 os.environ.update(LOOPBACK_ENV)
 for _var in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "AME_BACKEND"):
@@ -69,12 +72,3 @@ def shared_store_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     return uri
-
-
-@pytest.fixture(autouse=True)
-def private_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test has its own secret store."""
-    monkeypatch.setenv("AME_CONFIG_DIR", str(tmp_path / "config"))
-    path = tmp_path / "config" / "secrets.json"
-    monkeypatch.setenv("AME_SECRETS_FILE", str(path))
-    return path

@@ -11,15 +11,51 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import AME
 from tests.ray.cluster import Cluster
-
-AME = str(Path(sys.executable).parent / "ame")
 
 
 def write_project(root: Path, text: str) -> Path:
     """An ame.yml (``text``) in ``root``; returns the directory."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "ame.yml").write_text(text)
+    return root
+
+
+# A model trained by ``train`` and gated by ``validate`` (tests.lifecycle's scripts).
+TRAINED_PROJECT = """\
+project: {name}
+models:
+  - name: {name}
+    training:
+      task: {{taskRef: train}}
+    validation:
+      task: {{taskRef: validate}}
+{deployment}tasks:
+  - name: train
+    executor: !custom
+      command: python train.py
+{train_extra}  - name: validate
+    executor: !custom
+      command: python validate.py
+"""
+
+
+def write_trained_project(
+    root: Path, name: str, *, deployment: str = "", train_extra: str = ""
+) -> Path:
+    """A project whose model ``name`` trains and validates with tests.lifecycle's scripts.
+
+    ``deployment`` and ``train_extra`` are YAML lines added to the model and to
+    the training task, indented as they go.
+    """
+    from tests.lifecycle.conftest import TRAIN_PY, VALIDATE_PY
+
+    root = write_project(
+        root, TRAINED_PROJECT.format(name=name, deployment=deployment, train_extra=train_extra)
+    )
+    (root / "train.py").write_text(TRAIN_PY)
+    (root / "validate.py").write_text(VALIDATE_PY)
     return root
 
 

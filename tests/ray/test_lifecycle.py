@@ -4,27 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.lifecycle.conftest import TRAIN_PY, VALIDATE_PY
 from tests.ray.cluster import Cluster
-from tests.ray.helpers import ame, cli_env, write_project
-
-PROJECT = """\
-project: {name}
-models:
-  - name: {name}
-    training:
-      task: {{taskRef: train}}
-    validation:
-      task: {{taskRef: validate}}
-tasks:
-  - name: train
-    executor: !custom
-      command: python train.py
-    resources: {{cpu: 1}}
-  - name: validate
-    executor: !custom
-      command: python validate.py
-"""
+from tests.ray.helpers import ame, cli_env, write_trained_project
 
 
 def test_train_validates_and_promotes_through_ray_jobs(
@@ -32,9 +13,9 @@ def test_train_validates_and_promotes_through_ray_jobs(
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    root = write_project(tmp_path / "p", PROJECT.format(name=unique_name))
-    (root / "train.py").write_text(TRAIN_PY)
-    (root / "validate.py").write_text(VALIDATE_PY)
+    root = write_trained_project(
+        tmp_path / "p", unique_name, train_extra="    resources: {cpu: 1}\n"
+    )
     env = cli_env(ray_cluster)
     args = ("train", unique_name, "--backend", "ray", "--tracking-uri", shared_store_uri)
     passed = ame(*args, cwd=root, env=env, timeout=600)

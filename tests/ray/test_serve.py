@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,38 +23,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.lifecycle.conftest import TRAIN_PY, VALIDATE_PY
+from tests.helpers import free_port
 from tests.ray.cluster import Cluster
-from tests.ray.helpers import ame, cli_env, job_client, write_project
+from tests.ray.helpers import ame, cli_env, job_client, write_trained_project
 
-PROJECT = """\
-project: {name}
-models:
-  - name: {name}
-    training:
-      task: {{taskRef: train}}
-    validation:
-      task: {{taskRef: validate}}
+DEPLOYMENT = """\
     deployment:
       autoDeploy: true
       replicas: 2
-      resources: {{cpu: 0.1}}
-      batching: {{maxBatchSize: 8, maxLatencyMs: 2}}
+      resources: {cpu: 0.1}
+      batching: {maxBatchSize: 8, maxLatencyMs: 2}
       enableTls: true
-tasks:
-  - name: train
-    executor: !custom
-      command: python train.py
-  - name: validate
-    executor: !custom
-      command: python validate.py
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _serve_apps(cluster: Cluster) -> dict[str, Any]:
@@ -161,10 +140,8 @@ def test_train_deploys_on_serve_rolls_with_zero_failures_then_stops(
     shared_store_uri: str,
     serve_left_clean: None,
 ) -> None:
-    root = write_project(tmp_path / "p", PROJECT.format(name=unique_name))
-    (root / "train.py").write_text(TRAIN_PY)
-    (root / "validate.py").write_text(VALIDATE_PY)
-    env = cli_env(ray_cluster, AME_RAY_SERVE_PORT=str(_free_port()), NO_COLOR="1")
+    root = write_trained_project(tmp_path / "p", unique_name, deployment=DEPLOYMENT)
+    env = cli_env(ray_cluster, AME_RAY_SERVE_PORT=str(free_port()), NO_COLOR="1")
     train = ("train", unique_name, "--backend", "ray", "--tracking-uri", shared_store_uri)
 
     first = ame(*train, cwd=root, env=env, timeout=600)

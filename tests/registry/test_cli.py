@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,62 +18,43 @@ import httpx
 import joblib
 import pytest
 
+from ame._system import kill_tree
 from ame.registry import Registry
 from ame.registry.store import Store
+from tests.helpers import AME, free_port, run_ame, wait_for_http
 
 from .conftest import Tiny
 
-AME = str(Path(sys.executable).parent / "ame")
 
-
-def ame(capsys: pytest.CaptureFixture[str], store: Store, *args: str) -> tuple[int, str, str]:
-    """Run ``ame ARGS --tracking-uri STORE`` in-process; return (exit code, stdout, stderr)."""
-    from ame.cli.main import run
-
-    argv = ["ame", *args, "--tracking-uri", store.tracking_uri]
+def ame(store: Store, *args: str) -> tuple[int, str, str]:
+    """Run ``ame ARGS --tracking-uri STORE [-f PROJECT]`` in-process; (exit code, out, err)."""
+    argv = [*args, "--tracking-uri", store.tracking_uri]
     if store.project_root is not None:
         argv += ["-f", str(store.project_root / "ame.yml")]
-    saved = sys.argv
-    sys.argv = argv
-    capsys.readouterr()
-    try:
-        run()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = saved
-    out, err = capsys.readouterr()
-    return code, out, err
+    done = run_ame(*argv)
+    return done.returncode, done.stdout, done.stderr
 
 
-def test_list_show_versions(
-    capsys: pytest.CaptureFixture[str], store: Store, logged: Any, unique_name: str
-) -> None:
+def test_list_show_versions(store: Store, logged: Any, unique_name: str) -> None:
     registry = Registry(store)
     registry.register(unique_name, logged.model_uri, description="first")
     registry.register(unique_name, logged.model_uri)
     registry.set_alias(unique_name, "champion", 1)
 
-    code, out, _ = ame(
-        capsys, store, "model", "list", "--filter", f"name = '{unique_name}'", "--json"
-    )
+    code, out, _ = ame(store, "model", "list", "--filter", f"name = '{unique_name}'", "--json")
     assert code == 0
     models = json.loads(out)["models"]
     assert [(m["name"], m["latest_version"], m["aliases"]) for m in models] == [
         (unique_name, "2", {"champion": "1"})
     ]
-    code, out, _ = ame(capsys, store, "model", "list", "--filter", f"name = '{unique_name}'")
+    code, out, _ = ame(store, "model", "list", "--filter", f"name = '{unique_name}'")
     assert code == 0 and unique_name in out and "champion" in out
 
-    code, out, _ = ame(
-        capsys, store, "model", "versions", unique_name, "--max-results", "1", "--json"
-    )
+    code, out, _ = ame(store, "model", "versions", unique_name, "--max-results", "1", "--json")
     page = json.loads(out)
     assert [v["version"] for v in page["versions"]] == ["2"]
     assert page["next_page_token"]
     code, out, _ = ame(
-        capsys,
         store,
         "model",
         "versions",
@@ -86,7 +64,7 @@ def test_list_show_versions(
         "--json",
     )
     assert [v["version"] for v in json.loads(out)["versions"]] == ["1"]
-    code, out, _ = ame(capsys, store, "model", "versions", unique_name, "--all", "--json")
+    code, out, _ = ame(store, "model", "versions", unique_name, "--all", "--json")
     listed = json.loads(out)["versions"]
     assert [(v["version"], v["uri"]) for v in listed] == [
         ("2", f"models:/{unique_name}/2"),
@@ -97,27 +75,23 @@ def test_list_show_versions(
     # Searching versions: an MLflow filter ANDed with the model's name.
     registry.set_version_tags(unique_name, 1, {"stage": "qa"})
     code, out, err = ame(
-        capsys, store, "model", "versions", unique_name, "--filter", "tags.stage = 'qa'", "--json"
+        store, "model", "versions", unique_name, "--filter", "tags.stage = 'qa'", "--json"
     )
     assert code == 0, err
     assert [v["version"] for v in json.loads(out)["versions"]] == ["1"]
-    code, out, _ = ame(
-        capsys, store, "model", "versions", unique_name, "--filter", "tags.stage = 'prod'"
-    )
+    code, out, _ = ame(store, "model", "versions", unique_name, "--filter", "tags.stage = 'prod'")
     assert code == 0 and f"no version of {unique_name} matches" in out
-    code, _, err = ame(capsys, store, "model", "versions", unique_name, "--filter", "nonsense ===")
+    code, _, err = ame(store, "model", "versions", unique_name, "--filter", "nonsense ===")
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
 
-    code, out, _ = ame(capsys, store, "model", "show", unique_name, "--json")
+    code, out, _ = ame(store, "model", "show", unique_name, "--json")
     shown = json.loads(out)
     assert shown["aliases"] == {"champion": "1"} and len(shown["versions"]) == 2
-    code, out, _ = ame(capsys, store, "model", "show", unique_name)
+    code, out, _ = ame(store, "model", "show", unique_name)
     assert code == 0 and "champion" in out and "latest version: 2" in out
 
 
-def test_errors_are_one_line_exit_2(
-    capsys: pytest.CaptureFixture[str], store: Store, unique_name: str
-) -> None:
+def test_errors_are_one_line_exit_2(store: Store, unique_name: str) -> None:
     for args, message in (
         (["model", "show", unique_name], f"error: no registered model '{unique_name}'"),
         (["model", "versions", unique_name], "error: no registered model"),
@@ -137,14 +111,13 @@ def test_errors_are_one_line_exit_2(
         (["model", "register", unique_name, "--files", "/nonexistent/w.bin"], "error: cannot"),
         (["model", "alias", "bad name!", "prod", "1"], "error: invalid model reference"),
     ):
-        code, _, err = ame(capsys, store, *args)
+        code, _, err = ame(store, *args)
         assert code == 2, args
         assert err.strip().splitlines() == [err.strip()], err
         assert err.startswith(message), (args, err)
 
 
 def test_register_alias_tag_describe_copy_delete(
-    capsys: pytest.CaptureFixture[str],
     store: Store,
     tiny: Tiny,
     tmp_path: Path,
@@ -156,8 +129,7 @@ def test_register_alias_tag_describe_copy_delete(
         "def load(path):\n"
         "    return joblib.load(os.path.join(path, 'model.joblib'))\n"
     )
-    code, out, err = ame(
-        capsys, store, "model", "register", unique_name,
+    code, out, err = ame(store, "model", "register", unique_name,
         "--files", str(tmp_path / "model.joblib"), str(tmp_path / "hook.py"),
         "--pip", "scikit-learn", "-d", "from files", "--tag", "team=risk", "--alias", "candidate",
         "--json",
@@ -167,53 +139,41 @@ def test_register_alias_tag_describe_copy_delete(
     assert version["version"] == "1" and version["aliases"] == ["candidate"]
     assert version["tags"]["team"] == "risk" and version["description"] == "from files"
 
-    code, out, err = ame(
-        capsys, store, "model", "register", unique_name, "--run", version["run_id"]
-    )
+    code, out, err = ame(store, "model", "register", unique_name, "--run", version["run_id"])
     assert code == 0, err
     assert f"registered {unique_name} version 2" in out
 
-    assert ame(capsys, store, "model", "alias", unique_name, "champion", "1")[0] == 0
-    assert ame(capsys, store, "model", "alias", unique_name, "champion", "2")[0] == 0
-    assert ame(capsys, store, "model", "tag", unique_name, "2", "ok=yes", "n=1")[0] == 0
-    assert ame(capsys, store, "model", "tag", unique_name, "2", "--delete", "n")[0] == 0
-    assert ame(capsys, store, "model", "describe", unique_name, "the model")[0] == 0
-    assert ame(capsys, store, "model", "describe", unique_name, "v2", "--version", "2")[0] == 0
+    assert ame(store, "model", "alias", unique_name, "champion", "1")[0] == 0
+    assert ame(store, "model", "alias", unique_name, "champion", "2")[0] == 0
+    assert ame(store, "model", "tag", unique_name, "2", "ok=yes", "n=1")[0] == 0
+    assert ame(store, "model", "tag", unique_name, "2", "--delete", "n")[0] == 0
+    assert ame(store, "model", "describe", unique_name, "the model")[0] == 0
+    assert ame(store, "model", "describe", unique_name, "v2", "--version", "2")[0] == 0
     registry = Registry(store)
     v2 = registry.get_version(unique_name, 2)
     assert v2.aliases == ["champion"] and v2.tags["ok"] == "yes" and "n" not in v2.tags
     assert v2.description == "v2"
     assert registry.get_model(unique_name).description == "the model"
 
-    code, out, err = ame(
-        capsys, store, "model", "copy", f"{unique_name}@champion", f"{unique_name}-prod"
-    )
+    code, out, err = ame(store, "model", "copy", f"{unique_name}@champion", f"{unique_name}-prod")
     assert code == 0, err
     assert (
         registry.get_version(f"{unique_name}-prod", 1).tags["ame.copied_from"] == f"{unique_name}/2"
     )
 
     # In use by an alias: refused even with --yes, and nothing is deleted.
-    code, _, err = ame(capsys, store, "model", "delete", unique_name, "--version", "2", "--yes")
+    code, _, err = ame(store, "model", "delete", unique_name, "--version", "2", "--yes")
     assert code == 2 and "alias 'champion'" in err
     # pytest's stdin is not a terminal: without --yes the command refuses.
-    code, _, err = ame(capsys, store, "model", "delete", unique_name, "--version", "2", "--force")
+    code, _, err = ame(store, "model", "delete", unique_name, "--version", "2", "--force")
     assert code == 2 and "needs --yes" in err
     assert registry.get_version(unique_name, 2).version == "2"
-    code, out, _ = ame(
-        capsys, store, "model", "delete", unique_name, "--version", "2", "--yes", "--force"
-    )
+    code, out, _ = ame(store, "model", "delete", unique_name, "--version", "2", "--yes", "--force")
     assert code == 0 and "deleted" in out
-    assert ame(capsys, store, "model", "alias", unique_name, "candidate", "--delete")[0] == 0
-    code, out, _ = ame(capsys, store, "model", "delete", unique_name, "--yes")
+    assert ame(store, "model", "alias", unique_name, "candidate", "--delete")[0] == 0
+    code, out, _ = ame(store, "model", "delete", unique_name, "--yes")
     assert code == 0
-    assert ame(capsys, store, "model", "show", unique_name)[0] == 2
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    assert ame(store, "model", "show", unique_name)[0] == 2
 
 
 @pytest.mark.slow
@@ -224,7 +184,7 @@ def test_ui_serves_the_project_store(tmp_path: Path, store: Store) -> None:
     project = tmp_path / "ui-project"
     project.mkdir()
     (project / "ame.yml").write_text("project: uiproj\n")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     remote = [] if store.embedded else ["--tracking-uri", store.tracking_uri]
     proc = subprocess.Popen(
@@ -235,16 +195,10 @@ def test_ui_serves_the_project_store(tmp_path: Path, store: Store) -> None:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 400
-        answered = False
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/models", timeout=10).status_code == 200:
-                    answered = True
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        assert answered, proc.stderr.read().decode() if proc.poll() is not None else "no answer"
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/models", timeout=400, proc=proc)
+        except RuntimeError:  # it exited: its own words say why
+            pytest.fail(proc.stderr.read().decode() if proc.stderr else "ame ui exited")
         if not store.embedded:
             return
         assert (project / ".ame" / "mlflow.db").is_file()
@@ -255,12 +209,7 @@ def test_ui_serves_the_project_store(tmp_path: Path, store: Store) -> None:
         )
         assert found.status_code == 200
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_tree(proc, grace=30)  # the server and its MLflow workers, by their group
 
 
 def test_delete_without_tty_refuses_in_real_console_script(

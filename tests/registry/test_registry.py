@@ -585,17 +585,27 @@ def test_delete_refuses_versions_in_use(
     with pytest.raises(VersionInUseError, match="alias 'champion'"):
         registry.delete_model(unique_name)
 
-    # A live server (this very process) serves version 2; a dead one served version 3.
+    # The registry knows no deployments: the check is passed in from above, here
+    # the backends' (only local is configured). A live server (this very process)
+    # serves version 2; a dead one served version 3.
+    from ame.backends.select import deployment_users
+
+    in_use = deployment_users(None, store.project_root, env={})
     record = _deployment(store, unique_name, "2", os.getpid())
-    with pytest.raises(VersionInUseError, match="deployment of version 2"):
-        registry.delete_version(unique_name, 2)
+    registry.delete_version(unique_name, 3, in_use=in_use)  # nobody serves 3
+    with pytest.raises(VersionInUseError, match="local deployment of version 2"):
+        registry.delete_version(unique_name, 2, in_use=in_use)
+    with pytest.raises(VersionInUseError, match="local deployment of version 2"):
+        registry.delete_model(unique_name, in_use=in_use)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     record.write_text(record.read_text().replace(f'"pid": {os.getpid()}', f'"pid": {dead.pid}'))
-    registry.delete_version(unique_name, 2)
+    registry.delete_version(unique_name, 2, in_use=in_use)
+    for _ in range(2):
+        registry.register(unique_name, logged.model_uri)  # versions 4 and 5
 
     registry.delete_version(unique_name, 1, force=True)
-    assert [v.version for v in registry.iter_versions(unique_name)] == ["3"]
+    assert sorted(v.version for v in registry.iter_versions(unique_name)) == ["4", "5"]
     with pytest.raises(VersionNotFoundError):
         registry.delete_version(unique_name, 1)
     registry.delete_model(unique_name)

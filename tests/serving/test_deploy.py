@@ -85,17 +85,24 @@ def test_deploy_list_follow_replace_logs_stop(store: Store, project: Path) -> No
         resp = httpx.post(info["url"] + "/invocations", json=split_body(rows(2)))
         assert resp.status_code == 200 and len(resp.json()["predictions"]) == 2
 
-        listed = json.loads(ame(store, project, "deployment", "list", "--json").stdout)
-        assert [(d["model"], d["version"], d["healthy"]) for d in listed] == [(store.lr, "1", True)]
-        table = ame(store, project, "deployment", "list")
-        assert store.lr in table.stdout and "ready" in table.stdout
+        def listed() -> list[tuple[str, str, str, bool]]:
+            out = ame(store, project, "deployment", "list", "--json")
+            assert out.returncode == 0, out.stderr
+            rows = json.loads(out.stdout)
+            return [(d["backend"], d["model"], d["version"], d["healthy"]) for d in rows]
 
-        # the alias moves: the server swaps and rewrites the record's version
+        assert listed() == [("local", store.lr, "1", True)]
+        table = ame(store, project, "deployment", "list")
+        assert store.lr in table.stdout and "ready" in table.stdout and "local" in table.stdout
+
+        # the alias moves: the server swaps by itself and writes nothing; the
+        # listing asks it what it serves
         client.set_registered_model_alias(store.lr, ALIAS, "2")
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and json.loads(record.read_text())["version"] != "2":
+        while time.monotonic() < deadline and listed()[0][2] != "2":
             time.sleep(0.3)
-        assert json.loads(record.read_text())["version"] == "2"
+        assert listed() == [("local", store.lr, "2", True)]
+        assert json.loads(record.read_text())["version"] == "1"  # the server never rewrites it
 
         # deploying the same alias again moves nothing
         again = json.loads(

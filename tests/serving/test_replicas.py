@@ -31,11 +31,13 @@ def replicated(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def _workers(server: Server) -> set[int]:
-    return {
-        p.pid
-        for p in psutil.Process(server.proc.pid).children()
-        if p.status() != psutil.STATUS_ZOMBIE
-    }
+    """The server's live worker processes (one that ends while being looked at is not)."""
+    alive = set()
+    for child in psutil.Process(server.proc.pid).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.add(child.pid)
+    return alive
 
 
 def test_killed_worker_is_restarted(replicated: Server) -> None:

@@ -58,6 +58,24 @@ def _create_model(page: Any, server: UiServer, name: str, description: str = "")
     page.wait_for_selector(f"h1:has-text('{name}')")
 
 
+def _model_with_two_versions(page: Any, server: UiServer, ui_project: Project) -> str:
+    """A new model made on its page, then two versions from the project's run (page shown)."""
+    name = _name()
+    registry = ui_project.registry()
+    _create_model(page, server, name)
+    for _ in range(2):
+        registry.register_from_run(name, ui_project.run_id)
+    return name
+
+
+def _delete(page: Any, version: str, typed: str) -> None:
+    """Open version ``version``'s delete form, type ``typed`` as the confirmation, send it."""
+    row = page.locator(f"#v{version}")
+    row.locator("summary").click()
+    row.locator("input[name=confirm]").fill(typed)
+    row.locator(f"button:has-text('Delete version {version}')").click()
+
+
 def _notice(page: Any) -> str:
     return page.inner_text(".notice")
 
@@ -137,6 +155,9 @@ def test_encrypted_version_with_passphrase_opens_only_with_it(
 
     uri = f"models:/{name}/1"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", ui_project.tracking_uri)
+    # Process-wide, and ahead of the variable: an earlier test may have set others.
+    mlflow.set_tracking_uri(ui_project.tracking_uri)
+    mlflow.set_registry_uri(ui_project.tracking_uri)
     for var in ("AME_PACKAGE_KEY_FILE", "AME_PACKAGE_KEY", "AME_PACKAGE_PASSPHRASE"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(Exception, match="needs its key"):
@@ -153,11 +174,8 @@ def test_encrypted_version_with_passphrase_opens_only_with_it(
 def test_move_champion_warns_on_an_unvalidated_version(
     page: Any, server: UiServer, ui_project: Project
 ) -> None:
-    name = _name()
+    name = _model_with_two_versions(page, server, ui_project)
     registry = ui_project.registry()
-    _create_model(page, server, name)
-    for _ in range(2):
-        registry.register_from_run(name, ui_project.run_id)
     registry.set_version_tags(name, "1", {"ame.validation": "passed"})
     registry.set_version_tags(name, "2", {"ame.validation": "failed"})
     page.reload()
@@ -183,36 +201,24 @@ def test_move_champion_warns_on_an_unvalidated_version(
 def test_delete_needs_the_number_and_is_refused_while_in_use(
     page: Any, server: UiServer, ui_project: Project
 ) -> None:
-    name = _name()
+    name = _model_with_two_versions(page, server, ui_project)
     registry = ui_project.registry()
-    _create_model(page, server, name)
-    for _ in range(2):
-        registry.register_from_run(name, ui_project.run_id)
     registry.set_alias(name, "champion", "1", validation_task=False)
     page.reload()
 
-    row = page.locator("#v2")
-    row.locator("summary").click()
-    row.locator("input[name=confirm]").fill("1")  # the wrong number
-    row.locator("button:has-text('Delete version 2')").click()
+    _delete(page, "2", typed="1")  # the wrong number
     page.wait_for_selector("#error")
     assert "type the version number (2)" in page.inner_text("#error")
     assert page.locator("#v2").count() == 1
 
-    row = page.locator("#v1")
-    row.locator("summary").click()
-    row.locator("input[name=confirm]").fill("1")
-    row.locator("button:has-text('Delete version 1')").click()
+    _delete(page, "1", typed="1")
     page.wait_for_selector("#error")
     assert page.inner_text("#error") == (
         f"{name}/1 is in use (alias 'champion' -> version 1); move or delete those first"
     )
     assert page.locator("#v1").count() == 1
 
-    row = page.locator("#v2")
-    row.locator("summary").click()
-    row.locator("input[name=confirm]").fill("2")
-    row.locator("button:has-text('Delete version 2')").click()
+    _delete(page, "2", typed="2")
     page.wait_for_selector(".notice")
     assert _notice(page) == f"deleted {name} version 2"
     assert page.locator("#v2").count() == 0

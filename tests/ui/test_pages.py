@@ -171,6 +171,34 @@ def test_version_from_a_project_folder(client: TestClient, ui_project: Project) 
     version = ui_project.registry().get_version(name, "1")
     assert version.tags["ame.files"] == "plain"
     assert version.tags["team"] == "risk" and version.tags["stage"] == "dev"
+    # The *from a run* list (a registry query) offers the training run, never
+    # the run ame opened to save these files.
+    from ame.registry.logged_runs import runs_with_models
+
+    listed = {r.run_id for r in runs_with_models(ui_project.registry())}
+    assert ui_project.run_id in listed and version.run_id not in listed
+
+
+def test_alias_policy_reads_ame_yml_the_same_for_cli_and_ui(tmp_path: Path) -> None:
+    from ame.registry.alias_inputs import has_validation_task
+
+    (tmp_path / "ame.yml").write_text(
+        "project: policy\n"
+        "models:\n"
+        "  - name: gated\n"
+        "    training: {task: {taskRef: fit}}\n"
+        "    validation: {task: {taskRef: fit}}\n"
+        "  - name: free\n"
+        "    training: {task: {taskRef: fit}}\n"
+        "tasks:\n"
+        "  - name: fit\n"
+        "    executor: !custom {command: python -V}\n"
+    )
+    assert has_validation_task("gated", tmp_path) is True
+    assert has_validation_task("free", tmp_path / "ame.yml") is False
+    assert has_validation_task("unknown", tmp_path) is None  # the version's tag decides
+    (tmp_path / "ame.yml").write_text("project: [unclosed\n")
+    assert has_validation_task("gated", tmp_path) is None
 
 
 def test_version_from_an_unknown_run_is_refused(client: TestClient, ui_project: Project) -> None:

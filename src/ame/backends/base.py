@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 if TYPE_CHECKING:
     from ame.registry.store import Store
+    from ame.serving.options import ServingOptions
     from ame.spec.model import Deployment, Project, Task
     from ame.tasks.environments import Progress
     from ame.tasks.runner import TaskRun
@@ -129,6 +130,9 @@ class DeployRequest:
     version: str  # what ``ref`` means now
     store: Store
     settings: Optional[Deployment] = None
+    # The merged serving options (``ame.serving.options``: flags, then ame.yml,
+    # then defaults); None means the backend merges ``settings`` with no flags.
+    options: Optional[ServingOptions] = None
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,12 @@
 A deployment is a server process started in its own session (so it outlives
 the CLI), logging to ``<project>/.ame/deployments/<model>.log`` and described
 by ``<project>/.ame/deployments/<model>.json`` (format in docs/architecture.md).
-The record is the only state: listing reads records and checks their process,
-stopping signals the recorded pid.
+This module is the one owner of that record format: only it reads or writes
+records (the registry and the server do not). A record says what was started
+(model, reference, pid, port, log); what a live server serves *now* is asked of
+the server itself (``GET /v2/models/NAME``), since a server following an alias
+swaps versions without writing anything down. Listing reads records, checks
+their process and asks their server; stopping signals the recorded pid.
 
 Replacing a running deployment never drops requests: a deployment that already
 follows the requested alias is left alone (its server swaps versions by itself
@@ -36,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from ame.errors import DeploymentError, ResourceUnavailableError, ServingError
 
 if TYPE_CHECKING:
+    from ame.serving.options import ServingOptions
     from ame.spec.model import Resources
     from ame.tasks.resources import Limits
 
@@ -43,17 +48,6 @@ log = logging.getLogger(__name__)
 
 DEPLOYMENTS_DIR = Path(".ame") / "deployments"
 READY_PATH = "/v2/health/ready"
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    """How to run a model's server; ``None`` fields fall back to the server's defaults."""
-
-    workers: Optional[int] = None
-    max_batch_size: Optional[int] = None
-    max_latency_ms: Optional[float] = None
-    port: Optional[int] = None
-    resources: Optional[Resources] = None
 
 
 def resource_limits(resources: Resources) -> Limits:
@@ -135,39 +129,6 @@ def record_path(project_root: Path, model: str) -> Path:
 
 def log_path(project_root: Path, model: str) -> Path:
     return deployments_dir(project_root) / f"{_safe_name(model)}.log"
-
-
-def settings_from_project(model: str, project_root: Optional[Path]) -> ServeSettings:
-    """Replicas, batching, port and resources from the model's ``deployment`` in ame.yml.
-
-    A project without an ame.yml, or one that does not define ``model``, gives
-    defaults; an invalid ame.yml raises its ``SpecError``.
-    """
-    from ame.spec.discovery import find_project_file
-
-    start = project_root or Path.cwd()
-    try:
-        file = find_project_file(start)
-    except Exception:
-        return ServeSettings()
-    from ame.spec.loader import load_project
-
-    project = load_project(file)
-    try:
-        spec = project.model(model)
-    except KeyError:
-        return ServeSettings()
-    deployment = spec.deployment
-    if deployment is None:
-        return ServeSettings()
-    batching = deployment.batching
-    return ServeSettings(
-        workers=deployment.replicas,
-        max_batch_size=batching.max_batch_size if batching else None,
-        max_latency_ms=batching.max_latency_ms if batching else None,
-        port=deployment.port,
-        resources=deployment.resources,
-    )
 
 
 def _alive(pid: int) -> bool:
@@ -293,26 +254,24 @@ def deploy(
     alias: Optional[str] = None,
     project_root: Optional[Path] = None,
     tracking_uri: Optional[str] = None,
-    host: str = "127.0.0.1",
-    port: Optional[int] = None,
-    workers: Optional[int] = None,
-    max_batch_size: Optional[int] = None,
-    max_latency_ms: Optional[float] = None,
-    poll_interval: Optional[float] = None,
+    options: Optional[ServingOptions] = None,
     timeout: float = 180.0,
-    grpc_port: Optional[int] = None,
 ) -> DeploymentInfo:
     """Start (or replace) the local deployment of ``model`` and return it once it answers.
 
     Without ``version`` or ``alias`` the model's champion alias is followed
     (``championAlias`` in ame.yml, default ``champion``), or its latest version
-    pinned when it has no such alias. Options left ``None`` come from the
-    model's ``deployment`` in ame.yml, then from the server's defaults.
+    pinned when it has no such alias. ``options`` is the merged
+    ``ServingOptions`` (flags, then ame.yml, then defaults); without it the
+    project's own are read. A port nobody chose (neither a flag nor ame.yml)
+    is a free one, not the foreground server's 8080: several deployments live
+    side by side.
     """
     from ame.registry.store import resolve_store
+    from ame.serving.options import options_for
 
     root = project_root_for(project_root)
-    settings = settings_from_project(model, root)
+    opts = options if options is not None else options_for(model, root)
     champion = "champion"
     with contextlib.suppress(Exception):
         from ame.spec.loader import load_project
@@ -320,13 +279,15 @@ def deploy(
         champion = load_project(root).model(model).champion_alias
     store = resolve_store(tracking_uri, project_root=root)
     ref, resolved = _choose_ref(model, version, alias, store, champion)
-    workers = workers or settings.workers or 1
-    batch = max_batch_size or settings.max_batch_size
-    latency = max_latency_ms if max_latency_ms is not None else settings.max_latency_ms
+    host, workers, grpc_port = opts.host, opts.workers, opts.grpc_port
+    port = opts.port if opts.given("port") else None
 
     record = record_path(root, model)
     old = _read_record(record) if record.exists() else None
     if old is not None and _alive(old.pid):
+        # the record's version is the one it started with; the server knows
+        # whether it has swapped since (its alias moved)
+        old.version = _served_version(old.url, model) or old.version
         same = (
             old.ref == ref
             and old.workers == workers
@@ -342,7 +303,7 @@ def deploy(
     else:
         old = None
 
-    wanted = port or settings.port
+    wanted = port
     if wanted is None or (old is not None and wanted == old.port):
         # a fixed port still held by the old deployment cannot be shared: take a
         # free one so the old server keeps answering until the new one is ready
@@ -352,23 +313,29 @@ def deploy(
     logfile.parent.mkdir(parents=True, exist_ok=True)
 
     cmd = [*_serve_command(), ref, "--host", host, "--port", str(wanted)]
+    # Every option explicitly: the server merges them again with ame.yml, and
+    # flags win, so it runs exactly what was decided here.
     cmd += ["--workers", str(workers), "--record", str(record)]
-    if batch is not None:
-        cmd += ["--max-batch-size", str(batch)]
-    if latency is not None:
-        cmd += ["--max-latency-ms", str(latency)]
-    if poll_interval is not None:
-        cmd += ["--poll-interval", str(poll_interval)]
+    cmd += ["--max-batch-size", str(opts.max_batch_size)]
+    cmd += ["--max-latency-ms", str(opts.max_latency_ms)]
+    cmd += ["--poll-interval", str(opts.poll_interval)]
+    cmd += ["--max-body-bytes", str(opts.max_body_bytes)]
+    if opts.max_memory is not None:
+        cmd += ["--max-memory", str(opts.max_memory)]
+    if opts.log_payloads:
+        cmd += ["--log-payloads"]
+    if opts.sample_rate is not None:
+        cmd += ["--sample-rate", str(opts.sample_rate)]
     if grpc_port is not None:
         # gRPC listens with SO_REUSEPORT: during a replacement the old and the
         # new server share the port until the old one is drained
         cmd += ["--grpc-port", str(grpc_port)]
     env = {**os.environ, **store.env(), "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("AME_DEBUG", None)
-    if settings.resources is not None:
+    if opts.resources is not None:
         # The server applies them again itself; setting the thread variables at
         # exec makes them visible to tools that read a process's environment.
-        env.update(resource_limits(settings.resources).env)
+        env.update(resource_limits(opts.resources).env)
     # The record exists before the server does, and names it from the moment
     # it has a pid: the server runs detached, so whatever happens to this
     # process from here on, ``deployment list`` and ``stop`` find it (and
@@ -452,6 +419,15 @@ def list_deployments(
             continue
         info.alive = _alive(info.pid)
         info.healthy = info.alive and check_health and _healthy(info.url)
+        if info.healthy:
+            # A server following an alias swaps versions by itself and writes
+            # nothing down: what it serves now is its own answer, not the record's.
+            info.version = _served_version(info.url, info.model) or info.version
+        previous = info.previous if isinstance(info.previous, dict) else None
+        if previous is not None:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                if not _alive(int(previous["pid"])):
+                    info.previous = None  # replaced and gone: nothing of it is in use
         found.append(info)
     return found
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ame.backends.base import (
     KILLED,
@@ -90,6 +90,21 @@ class LocalTaskHandle:
 
 
 def _view(info: DeploymentInfo) -> DeploymentView:
+    detail: dict[str, Any] = {
+        "pid": info.pid,
+        "port": info.port,
+        "log": info.log,
+        "started": info.started,
+        "phase": info.state,  # the record's: starting, running
+        "alive": info.alive,
+        "healthy": info.healthy,
+    }
+    if info.grpc_port is not None:
+        detail["grpc_port"] = info.grpc_port
+    if info.previous:
+        # the deployment being replaced serves its version until the new one is ready
+        detail["previous_version"] = str(info.previous.get("version", ""))
+        detail["previous_pid"] = info.previous.get("pid")
     state = "ready" if info.healthy else ("not ready" if info.alive else "dead")
     return DeploymentView(
         backend="local",
@@ -99,7 +114,7 @@ def _view(info: DeploymentInfo) -> DeploymentView:
         url=info.url,
         state=state,
         replicas=info.workers,
-        detail={"pid": info.pid, "log": info.log},
+        detail=detail,
     )
 
 
@@ -126,12 +141,18 @@ class LocalBackend:
             alias = rest
         else:
             version = request.ref.rpartition("/")[2]
+        options = request.options
+        if options is None and request.settings is not None:
+            from ame.serving.options import merge_options
+
+            options = merge_options(None, request.settings)
         info = local.deploy(
             request.model,
             version=version,
             alias=alias,
             project_root=self.project_root,
-            tracking_uri=self.tracking_uri,
+            tracking_uri=self.tracking_uri or request.store.tracking_uri,
+            options=options,
         )
         return _view(info)
 

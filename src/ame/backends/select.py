@@ -14,7 +14,7 @@ client libraries are imported only by ``open_backend``'s chosen engine.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Optional
 from ame.errors import AmeError
 
 if TYPE_CHECKING:
-    from ame.backends.base import Backend
+    from ame.backends.base import Backend, DeploymentView
     from ame.spec.model import Project
 
 KINDS = ("local", "ray", "kubernetes")
@@ -173,3 +173,95 @@ def open_backend(
             project = load_project(project_root)
         return KubernetesBackend(project, tracking_uri=tracking_uri)
     raise BackendError(f"the {choice.kind} backend is not available through this command")
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """A configured backend that could not be asked for its deployments, and why."""
+
+    kind: str
+    reason: str
+
+    def line(self) -> str:
+        """The one line a command prints for it."""
+        return f"{self.kind}: not reachable: {self.reason}"
+
+
+def deployments_everywhere(
+    project: Optional[Project],
+    project_root: Optional[Path] = None,
+    tracking_uri: Optional[str] = None,
+    env: Optional[Mapping[str, str]] = None,
+    kinds: Optional[list[str]] = None,
+) -> tuple[list[DeploymentView], list[Unreachable]]:
+    """Every deployment of every configured backend (``configured_kinds``), local first.
+
+    A backend that cannot be asked (its cluster is down, its address wrong,
+    its client library not installed) is returned in the second list rather
+    than raised: a listing still shows what does answer, and a caller that
+    must be sure (``deployment_users``) decides what an unknown means.
+    """
+    from ame.errors import AmeError
+
+    env = os.environ if env is None else env
+    root = project_root if project_root is not None else (project.root if project else None)
+    views: list[DeploymentView] = []
+    unreachable: list[Unreachable] = []
+    for kind in kinds or configured_kinds(project, env):
+        try:
+            choice = _choice(kind, "configured", project, env)
+            views.extend(open_backend(choice, root, tracking_uri).list_deployments())
+        except (AmeError, ImportError, OSError) as exc:
+            if kind == "local":  # this machine always answers; a failure here is real
+                raise
+            unreachable.append(
+                Unreachable(kind, str(exc).splitlines()[0] if str(exc) else repr(exc))
+            )
+    return views, unreachable
+
+
+InUse = Callable[[str, Optional[str]], list[str]]
+
+
+def _serves(view: DeploymentView, version: Optional[str]) -> bool:
+    if view.state == "dead":  # its server is gone: it uses nothing
+        return False
+    if version is None:
+        return True
+    previous = view.detail.get("previous_version")
+    return view.version == version or (previous is not None and str(previous) == version)
+
+
+def deployment_users(
+    project: Optional[Project],
+    project_root: Optional[Path] = None,
+    tracking_uri: Optional[str] = None,
+    env: Optional[Mapping[str, str]] = None,
+) -> InUse:
+    """The "is this version in use?" check the registry's ``delete`` is given.
+
+    The registry knows aliases, not where models run, so the check comes from
+    here: ``users(name, version)`` asks every configured backend and returns
+    one reason per deployment serving ``name`` (``version``, or any version
+    when None). A backend that cannot be asked makes the answer unknown, and
+    an unknown is not a "no": it raises ``BackendError`` (one line) so the
+    delete is refused; ``--force`` skips the check altogether.
+    """
+
+    def users(name: str, version: Optional[str]) -> list[str]:
+        views, unreachable = deployments_everywhere(project, project_root, tracking_uri, env)
+        if unreachable:
+            what = f"{name}/{version}" if version is not None else f"model '{name}'"
+            raise BackendError(
+                f"cannot tell whether {what} is deployed: {unreachable[0].line()}; "
+                "reach it, or use --force to delete anyway"
+            )
+        wanted = None if version is None else str(version)
+        reasons = []
+        for view in views:
+            if view.model == name and _serves(view, wanted):
+                where = f" at {view.url}" if view.url else ""
+                reasons.append(f"{view.backend} deployment of version {view.version}{where}")
+        return reasons
+
+    return users

@@ -17,7 +17,7 @@ import typer
 from ame.cli.common import FileOption, JsonOption, TrackingUriOption, print_json
 
 if TYPE_CHECKING:
-    from ame.backends.base import Backend, DeploymentView
+    from ame.backends.base import Backend
     from ame.backends.select import BackendChoice
     from ame.spec.model import Project, Task
 
@@ -152,48 +152,6 @@ def task_backend(
     return open_backend(choice, project.root, tracking_uri)
 
 
-def deployments_elsewhere(flag: Optional[str], file: Optional[Path]) -> list[DeploymentView]:
-    """The deployments of the cluster backends ``ame deployment list`` shows beside local ones.
-
-    With ``--backend ray`` only that backend; without ``--backend``, every
-    backend the project or the shell configures (``configured_kinds``). A
-    backend that cannot be reached is one line on stderr, never a failure:
-    the list of what does answer is still worth printing.
-    """
-    from ame.backends.select import choose_backend, configured_kinds, open_backend
-    from ame.errors import AmeError
-
-    if flag == "local":
-        return []
-    project = load_optional_project(file)
-    root = project.root if project else None
-    kinds = [choose_backend(flag, project).kind] if flag else configured_kinds(project)
-    found: list[DeploymentView] = []
-    for kind in kinds:
-        if kind == "local":  # listed by its own code
-            continue
-        try:
-            choice = choose_backend(kind, project)
-            found.extend(open_backend(choice, root).list_deployments())
-        except AmeError as exc:
-            if flag:
-                raise
-            typer.secho(f"{kind}: not reachable: {exc}", fg="yellow", err=True)
-    return found
-
-
-def show_deployments(views: list[DeploymentView]) -> None:
-    """A table of cluster deployments, with their backend."""
-    if not views:
-        return
-    from ame.cli import output
-
-    output.table(
-        ("backend", "model", "version", "ref", "url", "replicas", "state"),
-        [(v.backend, v.model, v.version, v.ref, v.url, str(v.replicas), v.state) for v in views],
-    )
-
-
 def run_task_on(
     flag: Optional[str],
     project: Project,
@@ -297,7 +255,8 @@ def deploy_on_ray(
     from ame.cli import output
     from ame.errors import DeploymentError
     from ame.registry.store import resolve_store
-    from ame.spec.model import Batching, Deployment
+    from ame.serving.options import merge_options
+    from ame.spec.model import Deployment
 
     if grpc_port is not None:
         raise DeploymentError(
@@ -320,21 +279,13 @@ def deploy_on_ray(
     if project is not None and any(m.name == model for m in project.models):
         spec = project.model(model)
         champion, settings = spec.champion_alias, spec.deployment
-    updates: dict[str, object] = {}
-    if workers is not None:
-        updates["replicas"] = workers
-    if max_batch_size is not None or max_latency_ms is not None:
-        base = (settings.batching if settings else None) or Batching()
-        given = {"max_batch_size": max_batch_size, "max_latency_ms": max_latency_ms}
-        updates["batching"] = base.model_copy(
-            update={k: v for k, v in given.items() if v is not None}
-        )
-    if updates:
-        settings = (settings or Deployment()).model_copy(update=updates)
+    # One merge (ame.serving.options): these flags, then ame.yml, then defaults.
+    flags = {"workers": workers, "max_batch_size": max_batch_size, "max_latency_ms": max_latency_ms}
+    options = merge_options(flags, settings)
     store = resolve_store(tracking_uri, project_root=root)
     ref, resolved = _choose_ref(model, version, alias, store, champion)
     engine = open_backend(choice, root, tracking_uri)
-    view = engine.deploy(DeployRequest(model, ref, resolved, store, settings))
+    view = engine.deploy(DeployRequest(model, ref, resolved, store, settings, options))
     if json_out:
         print_json(view.as_dict())
         return

@@ -343,6 +343,32 @@ def _schedule_note(root: Path, model: str, schedule: str) -> Optional[str]:
     )
 
 
+def _say_batch_runs_here(project: Any) -> None:
+    """One line when the project's backend is a cluster: ``ame batch`` itself runs here.
+
+    Its built-in scorer on Ray is ``ame predict --backend ray``; on Kubernetes a
+    batchInference schedule is a CronJob (``ame render kubernetes``).
+    """
+    from ame.backends.select import choose_backend
+    from ame.errors import AmeError
+
+    try:
+        kind = choose_backend(None, project).kind
+    except AmeError:
+        return
+    if kind == "local":
+        return
+    where = {
+        "ray": "score on the cluster with `ame predict M -i IN -o OUT --backend ray`",
+        "kubernetes": "its schedule runs on the cluster as a CronJob (`ame render kubernetes`)",
+    }.get(kind, "")
+    common.err_console.print(
+        f"note: ame batch runs on this machine, not on the {kind} backend; {where}".rstrip("; "),
+        highlight=False,
+        markup=False,
+    )
+
+
 def batch(
     model: Annotated[str, typer.Argument(help="The model whose batchInference section to run.")],
     chunk_rows: ChunkRowsOption = 65536,
@@ -370,6 +396,7 @@ def batch(
     project = load_project(file)
     store = resolve_store(tracking_uri, project_root=project.root)
     _, section = section_of(project, model)
+    _say_batch_runs_here(project)
     if section.schedule:
         note = _schedule_note(project.root, model, str(section.schedule))
         if note:

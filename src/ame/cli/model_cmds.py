@@ -441,19 +441,10 @@ def alias(
 
 
 def _has_validation_task(name: str, file: Optional[Path]) -> Optional[bool]:
-    """Whether ame.yml gives model ``name`` a validation task; None when it cannot say.
+    """The alias policy's ame.yml input (``ame.registry.alias_inputs``; the UI asks it too)."""
+    from ame.registry.alias_inputs import has_validation_task
 
-    None (no ame.yml, an invalid one, a model it does not define) leaves the
-    alias policy to the version's own validation tag.
-    """
-    from ame.errors import AmeError
-    from ame.spec import load_project
-
-    try:
-        project = load_project(file)
-        return project.model(name).validation is not None
-    except (AmeError, KeyError):
-        return None
+    return has_validation_task(name, file)
 
 
 @model_app.command("tag")
@@ -525,22 +516,34 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Delete even if an alias or a live deployment uses it."),
+        typer.Option(
+            "--force",
+            help="Delete even if an alias or a deployment uses it (asks no backend).",
+        ),
     ] = False,
     tracking_uri: TrackingUriOption = None,
     file: FileOption = None,
 ) -> None:
     """Delete a version, or a whole model with all its versions.
 
-    Refused while an alias or a running local deployment points at it (unless
-    --force); asks for confirmation unless --yes.
+    Refused while an alias or a deployment on any configured backend (local,
+    and Ray or Kubernetes when ame.yml or the shell configures them) uses it, or
+    while one of those backends cannot be asked (unless --force); asks for
+    confirmation unless --yes.
 
     Examples:
       [bold]ame model delete fraud --version 2 --yes[/bold]
       [bold]ame model delete fraud --yes --force[/bold]
     """
+    from ame.backends.select import deployment_users
+    from ame.cli.backend_cmds import load_optional_project
+
     registry = _registry(tracking_uri, file)
-    if not registry.delete(name, version, force=force, confirm=_confirm(yes)):
+    project = load_optional_project(file)
+    # every configured backend is asked whether it serves the version; one that
+    # cannot be asked refuses the delete (one line) unless --force
+    in_use = deployment_users(project, project.root if project else None, tracking_uri)
+    if not registry.delete(name, version, force=force, confirm=_confirm(yes), in_use=in_use):
         console.print("nothing deleted")
         raise typer.Exit(1)
     console.print(f"deleted {name} version {version}" if version else f"deleted model {name}")

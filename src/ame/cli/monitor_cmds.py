@@ -16,19 +16,6 @@ import typer
 from ame.cli.common import FileOption, JsonOption, TrackingUriOption, print_json
 
 
-def _project(file: Optional[Path]) -> Any:
-    """The project (None outside one: a registered model can be checked without ame.yml)."""
-    from ame.errors import ProjectNotFoundError
-    from ame.spec import load_project
-
-    try:
-        return load_project(file)
-    except ProjectNotFoundError:
-        if file is not None:
-            raise
-        return None
-
-
 def monitor(
     model: Annotated[
         str, typer.Argument(help="NAME, NAME@ALIAS or NAME/VERSION (default: latest).")
@@ -67,17 +54,18 @@ def monitor(
     Exit 0 within monitoring.thresholds, 1 over them, 2 with no traffic in the window.
     Example: [bold]ame monitor iris@champion --since 24h --html drift.html[/bold]
     """
+    from ame.cli.backend_cmds import load_optional_project
     from ame.cli.output import message
     from ame.monitoring.section import monitoring_task
     from ame.registry.store import resolve_store
     from ame.registry.uris import parse_model_ref
 
-    project = _project(file)
+    project = load_optional_project(file)
     store = resolve_store(tracking_uri, project.root if project is not None else None)
     name = parse_model_ref(model).name or model
     spec = _model_spec(project, name)
     scheduled = spec is not None and spec.monitoring is not None and spec.monitoring.schedule
-    if scheduled and not _scheduler_running(project.root):
+    if scheduled and project is not None and not _scheduler_running(project.root):
         schedule = spec.monitoring.schedule
         message(
             f"note: monitoring.schedule '{getattr(schedule, 'cron', schedule)}' is not run "

@@ -17,7 +17,6 @@ from ame.cli.common import FileOption, TrackingUriOption
 
 if TYPE_CHECKING:
     from ame.backends.kubernetes.apply import Plan
-    from ame.backends.kubernetes.options import RenderOptions
     from ame.spec.model import Project
 
 render_app = typer.Typer(
@@ -68,25 +67,6 @@ def choose_backend(flag: Optional[str], project: Optional[Project]) -> str:
     return choose(flag, project).kind
 
 
-def _options(
-    project: Project,
-    tracking_uri: Optional[str],
-    *,
-    fmt: str = "plain",
-    source: str = "auto",
-    kube_version: Optional[str] = None,
-    models: Optional[list[str]] = None,
-    offline: bool = False,
-    run_id: Optional[str] = None,
-) -> RenderOptions:
-    from ame.backends.kubernetes.apply import render_options
-
-    return render_options(
-        project, tracking_uri, fmt=fmt, source=source, kube_version=kube_version,
-        models=models, offline=offline, run_id=run_id,
-    )  # fmt: skip
-
-
 @render_app.command("kubernetes")
 def kubernetes_cmd(
     out: Annotated[
@@ -127,6 +107,7 @@ def kubernetes_cmd(
     if one fails nothing is written. Example:
     [bold]ame render kubernetes --tracking-uri http://mlflow.ml:5000 -o k8s/[/bold]
     """
+    from ame.backends.kubernetes.apply import render_options
     from ame.backends.kubernetes.errors import KubernetesError
     from ame.backends.kubernetes.render import (
         render_project,
@@ -149,7 +130,7 @@ def kubernetes_cmd(
                 f"--kube-version {kube_version}: the schemas cover {known[0]} to {known[-1]}"
             )
     project = load_project(file)
-    options = _options(
+    options = render_options(
         project, tracking_uri, fmt=fmt, source=source, kube_version=kube_version,
         models=model, offline=offline,
     )  # fmt: skip
@@ -202,12 +183,12 @@ def cluster_deploy(
     """
     import dataclasses
 
-    from ame.backends.kubernetes.apply import execute, plan_deploy, target_for
+    from ame.backends.kubernetes.apply import execute, plan_deploy, render_options, target_for
     from ame.backends.kubernetes.options import ServedVersion
     from ame.spec import load_project
 
     project = load_project(file)
-    options = _options(project, tracking_uri, models=[model], offline=version is not None)
+    options = render_options(project, tracking_uri, models=[model], offline=version is not None)
     if version is not None:
         options = dataclasses.replace(options, versions={model: ServedVersion(version)})
     plan = plan_deploy(project, model, options, target_for(project))
@@ -224,7 +205,13 @@ def cluster_task_run(
     name: str, file: Optional[Path], tracking_uri: Optional[str], dry_run: bool
 ) -> None:
     """``ame task run T --backend kubernetes``: one Job, its log streamed; exits with its code."""
-    from ame.backends.kubernetes.apply import execute, new_run_id, plan_task, target_for
+    from ame.backends.kubernetes.apply import (
+        execute,
+        new_run_id,
+        plan_task,
+        render_options,
+        target_for,
+    )
     from ame.errors import TaskError, TaskFailedError
     from ame.spec import load_project
 
@@ -234,7 +221,7 @@ def cluster_task_run(
     except KeyError:
         names = ", ".join(t.name for t in project.all_tasks()) or "none"
         raise TaskError(f"no task '{name}' in {project.file} (tasks: {names})") from None
-    options = _options(project, tracking_uri, offline=True, run_id=new_run_id())
+    options = render_options(project, tracking_uri, offline=True, run_id=new_run_id())
     plan = plan_task(project, task, options, target_for(project))
     if dry_run:
         _show_plan(plan, f"task {name}")

@@ -27,7 +27,7 @@ from ame.cli.render_cmds import BackendOption, DryRunOption
 
 deployment_app = typer.Typer(
     name="deployment",
-    help="Local deployments: list, stop, logs.",
+    help="Deployments on every configured backend: list, stop, logs.",
     no_args_is_help=True,
 )
 
@@ -80,8 +80,12 @@ LatencyOption = Annotated[
     ),
 ]
 PollOption = Annotated[
-    float,
-    typer.Option("--poll-interval", help="Seconds between registry polls when following an alias."),
+    Optional[float],
+    typer.Option(
+        "--poll-interval",
+        help="Seconds between registry polls when following an alias (default: 5).",
+        show_default=False,
+    ),
 ]
 
 
@@ -124,9 +128,12 @@ def serve(
     max_batch_size: BatchOption = None,
     max_latency_ms: LatencyOption = None,
     max_body_bytes: Annotated[
-        int, typer.Option("--max-body-bytes", min=1, help="Larger request bodies get 413.")
-    ] = 16 * 1024 * 1024,
-    poll_interval: PollOption = 5.0,
+        Optional[int],
+        typer.Option(
+            "--max-body-bytes", min=1, help="Larger request bodies get 413 (default: 16 MiB)."
+        ),
+    ] = None,
+    poll_interval: PollOption = None,
     max_memory: Annotated[
         Optional[str],
         typer.Option(
@@ -156,32 +163,32 @@ def serve(
     ] = None,
     tracking_uri: TrackingUriOption = None,
     file: FileOption = None,
+    # Only a marker on the command line: ``deployment stop`` finds a local
+    # deployment's server by it even when its record lost the pid. The server
+    # never reads or writes the record.
     record: Annotated[Optional[Path], typer.Option("--record", hidden=True)] = None,
 ) -> None:
     """Serve a model over HTTP: MLflow scoring (/invocations) and open inference protocol v2.
 
     Example: [bold]ame serve iris@champion --port 8080 --workers 2[/bold]
     """
-    from ame.backends.local import apply_resources, settings_from_project
+    from ame.backends.local import apply_resources
     from ame.errors import ServingError
-    from ame.serving.server import DEFAULT_PORT
+    from ame.serving.options import options_for
     from ame.serving.server import serve as run_server
     from ame.serving.sources import parse_source
 
     spec = parse_source(model)
-    settings = None
+    name: Optional[str] = None
     if spec.kind == "registry" and not model.startswith("runs:/"):
         from ame.registry.uris import parse_model_ref
 
-        name = parse_model_ref(model).name
+        name = parse_model_ref(model).name or None
         if name:
-            settings = settings_from_project(name, project_root(file))
             from ame.backends.kubernetes.keys import warn_for_model
 
             warn_for_model(name, project_root(file))
     memory: Optional[int] = None
-    if settings is not None and settings.resources is not None:
-        memory = apply_resources(settings.resources)
     if max_memory is not None:
         from ame.spec.units import parse_bytes
 
@@ -189,26 +196,32 @@ def serve(
             memory = parse_bytes(max_memory)
         except ValueError as exc:
             raise ServingError(f"--max-memory: {exc}") from exc
+    # One merge: these flags, then ame.yml's deployment section, then the defaults.
+    options = options_for(
+        name,
+        project_root(file),
+        {
+            "host": host,
+            "port": port,
+            "grpc_port": grpc_port,
+            "workers": workers,
+            "max_batch_size": max_batch_size,
+            "max_latency_ms": max_latency_ms,
+            "max_body_bytes": max_body_bytes,
+            "poll_interval": poll_interval,
+            "max_memory": memory,
+            "log_payloads": log_payloads,
+            "sample_rate": sample_rate,
+        },
+    )
+    if options.resources is not None:
+        # cpu pins and GPUs only; the memory limit is options.max_memory
+        apply_resources(options.resources)
     _setup_logging()
     run_server(
         model,
-        host=host,
-        port=port or (settings.port if settings else None) or DEFAULT_PORT,
-        workers=workers or (settings.workers if settings else None) or 1,
-        max_batch_size=max_batch_size or (settings.max_batch_size if settings else None) or 32,
-        max_latency_ms=(
-            max_latency_ms
-            if max_latency_ms is not None
-            else (
-                settings.max_latency_ms if settings and settings.max_latency_ms is not None else 5.0
-            )
-        ),
-        max_body_bytes=max_body_bytes,
-        poll_interval=poll_interval,
+        options,
         tracking_uri=tracking_uri,
-        record_path=str(record) if record else None,
-        max_memory=memory,
-        grpc_port=grpc_port,
         payload_log=_payload_log(model, file, tracking_uri, log_payloads, sample_rate),
     )
 
@@ -286,23 +299,33 @@ def deploy(
         cluster_deploy(model, file, tracking_uri, dry_run, version=version)
         return
     from ame.backends.local import deploy as run_deploy
+    from ame.serving.options import options_for
 
+    root = project_root(file)
+    # One merge: these flags, then ame.yml's deployment section, then the defaults.
+    options = options_for(
+        model,
+        root,
+        {
+            "host": host,
+            "port": port,
+            "grpc_port": grpc_port,
+            "workers": workers,
+            "max_batch_size": max_batch_size,
+            "max_latency_ms": max_latency_ms,
+            "poll_interval": poll_interval,
+        },
+    )
     info = run_deploy(
         model,
         version=version,
         alias=alias,
-        project_root=project_root(file),
+        project_root=root,
         tracking_uri=tracking_uri,
-        host=host,
-        port=port,
-        workers=workers,
-        max_batch_size=max_batch_size,
-        max_latency_ms=max_latency_ms,
-        poll_interval=poll_interval,
-        grpc_port=grpc_port,
+        options=options,
     )
     if json_out:
-        print_json(info.record())
+        print_json({**info.record(), "backend": "local"})
     else:
         console.print(
             f"{info.model} version {info.version} ({info.ref}) "
@@ -312,39 +335,49 @@ def deploy(
 
 @deployment_app.command("list")
 def list_cmd(
-    file: FileOption = None, json_out: JsonOption = False, backend: BackendOption = None
+    file: FileOption = None,
+    json_out: JsonOption = False,
+    backend: BackendOption = None,
+    tracking_uri: TrackingUriOption = None,
 ) -> None:
-    """List deployments with their version, URL, pid and health: local ones, then clusters'.
+    """List deployments with their backend, version, URL and state.
 
-    Without --backend, every backend the project or AME_BACKEND/RAY_ADDRESS configures.
+    Without --backend, every configured backend: local always, Ray when ame.yml,
+    AME_BACKEND or RAY_ADDRESS names it, Kubernetes when ame.yml or AME_BACKEND
+    does. A backend that cannot be reached is one line on stderr (exit 0).
     Example: [bold]ame deployment list --json[/bold]
     """
-    from ame.backends.local import list_deployments
-    from ame.cli.backend_cmds import deployments_elsewhere, show_deployments
+    from ame.backends.select import choose_backend, deployments_everywhere, open_backend
+    from ame.cli.backend_cmds import load_optional_project
 
-    others = deployments_elsewhere(backend, file)
-    infos = [] if backend not in (None, "local") else list_deployments(project_root(file))
+    project = load_optional_project(file)
+    root = project.root if project else project_root(file)
+    if backend:
+        # the one backend asked for: its failure is the command's, with its own exit code
+        engine = open_backend(choose_backend(backend, project), root, tracking_uri)
+        views = engine.list_deployments()
+    else:
+        views, unreachable = deployments_everywhere(project, root, tracking_uri)
+        for missing in unreachable:
+            typer.secho(missing.line(), fg="yellow", err=True)
     if json_out:
-        print_json(
-            [{**i.record(), "alive": i.alive, "healthy": i.healthy} for i in infos]
-            + [o.as_dict() for o in others]
-        )
+        print_json([v.as_dict() for v in views])
         return
-    show_deployments(others)
-    if not infos:
-        console.print("no local deployments" if backend in (None, "local") else "no deployments")
+    if not views:
+        console.print("no deployments")
         return
     from ame.cli import output
 
     colours = {"ready": "green", "not ready": "yellow", "dead": "red"}
-    rows = []
-    for i in infos:
-        health = "ready" if i.healthy else ("not ready" if i.alive else "dead")
-        rows.append(
-            (i.model, i.version, i.ref, i.url, str(i.pid), str(i.workers),
-             output.Styled(health, colours[health]))
-        )  # fmt: skip
-    output.table(("model", "version", "ref", "url", "pid", "workers", "health"), rows)
+    output.table(
+        ("backend", "model", "version", "ref", "url", "replicas", "state", "pid"),
+        [
+            (v.backend, v.model, v.version, v.ref, v.url, str(v.replicas),
+             output.Styled(v.state, colours.get(v.state, "yellow")),
+             str(v.detail.get("pid", "-")))
+            for v in views
+        ],
+    )  # fmt: skip
 
 
 @deployment_app.command("stop")

@@ -77,8 +77,3 @@ def ui(
         mount_mlflow=not no_mlflow,
         announce=announce,
     )
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``ui`` to ``app``."""
-    app.command("ui")(ui)

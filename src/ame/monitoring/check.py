@@ -250,20 +250,17 @@ def _project_thresholds(project: Optional[Project], model: str) -> drift.Thresho
 
 def track_check(store: Store, result: CheckResult) -> str:
     """Record ``result`` as a finished MLflow run in ``monitoring/<model>``; returns its id."""
-    from mlflow.entities import Metric, Param
-    from mlflow.tracking import MlflowClient
+    from ame.registry.runs import RunRecorder
 
-    from ame.registry.store import ensure_experiment
-
-    experiment_id = ensure_experiment(store, experiment_name(result.model))
-    client = MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
+    recorder = RunRecorder(store)
+    experiment_id = recorder.ensure_experiment(experiment_name(result.model))
     tags = {
         RUN_KIND_TAG: RUN_KIND,
         MODEL_TAG: result.model,
         VERSION_TAG: result.version,
         "ame.drifted": str(result.drifted).lower(),
     }
-    run = client.create_run(
+    run_id = recorder.create_run(
         experiment_id, run_name=f"{result.model}/{result.version} drift", tags=tags
     )
     stamp = int(result.until * 1000)
@@ -287,27 +284,26 @@ def track_check(store: Store, result: CheckResult) -> str:
         "threshold_psi": str(result.thresholds.psi),
         "threshold_pvalue": str(result.thresholds.p_value),
     }
-    client.log_batch(
-        run.info.run_id,
-        metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items() if v == v],
-        params=[Param(k, v) for k, v in params.items()],
-    )
-    client.set_terminated(run.info.run_id, "FINISHED")
-    return str(run.info.run_id)
+    recorder.log_batch(run_id, params=params, metrics=metrics, timestamp_ms=stamp)
+    recorder.set_terminated(run_id, "FINISHED")
+    return run_id
 
 
-def latest_check(client: Any, model: str, version: str) -> Optional[dict[str, float]]:
-    """The metrics of the latest check of ``model`` version ``version``, or None."""
-    experiment = client.get_experiment_by_name(experiment_name(model))
-    if experiment is None:
-        return None
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=(
-            f"tags.`{VERSION_TAG}` = '{version}' and tags.`{RUN_KIND_TAG}` = '{RUN_KIND}'"
-        ),
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
+def latest_check(
+    store: Store, model: str, version: str, client: Any = None
+) -> Optional[dict[str, float]]:
+    """The metrics of the latest check of ``model`` version ``version``, or None.
+
+    ``client`` reuses an MLflow client made by the registry (the server's drift
+    gauge polls with one).
+    """
+    from ame.registry.runs import find_runs
+
+    runs = find_runs(
+        store,
+        experiment_name(model),
+        tags={VERSION_TAG: version, RUN_KIND_TAG: RUN_KIND},
+        client=client,
     )
     return dict(runs[0].data.metrics) if runs else None
 

@@ -48,13 +48,9 @@ def local_base(store: Store) -> Optional[Path]:
 
 def remote_base(store: Store, model: str) -> str:
     """The artifact URI under which a remote store keeps ``model``'s payload logs."""
-    from mlflow.tracking import MlflowClient
+    from ame.registry.runs import experiment_location
 
-    from ame.registry.store import ensure_experiment
-
-    experiment_id = ensure_experiment(store, experiment_name(model))
-    client = MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
-    location = client.get_experiment(experiment_id).artifact_location
+    location = experiment_location(store, experiment_name(model))
     return f"{location.rstrip('/')}/{PAYLOADS}"
 
 

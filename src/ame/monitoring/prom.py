@@ -15,7 +15,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    from ame.registry.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,13 @@ class DriftCollector:
         self._read_at: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self._reading = False
+
+    def _store(self) -> Store:
+        """The store the checks are recorded in, as the registry's record of it."""
+        from ame.registry.store import Store, sqlite_path
+
+        embedded = sqlite_path(self.tracking_uri) is not None
+        return Store(self.tracking_uri, self.registry_uri, None, embedded)
 
     def describe(self) -> list[Any]:
         return []  # no fixed description: the registry must not call collect() to find one
@@ -70,12 +80,9 @@ class DriftCollector:
 
     def _read(self, key: tuple[str, str]) -> None:
         try:
-            from mlflow.tracking import MlflowClient
-
             from ame.monitoring.check import latest_check
 
-            client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
-            metrics = latest_check(client, *key) or {}
+            metrics = latest_check(self._store(), *key) or {}
             values = {}
             for name, value in metrics.items():
                 if name.startswith(PSI_PREFIX):

@@ -134,11 +134,10 @@ def read_table_file(path: Path, max_rows: int = MAX_ROWS) -> Any:
 
 def _from_run(store: Store, run_id: str) -> Any:
     """The reference artifact of run ``run_id``, or None when it has none."""
-    from mlflow.tracking import MlflowClient
+    from ame.registry.runs import download_run_artifacts, run_artifacts
 
-    client = MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
     try:
-        listed = {a.path for a in client.list_artifacts(run_id, ARTIFACT_DIR)}
+        listed = set(run_artifacts(store, run_id, ARTIFACT_DIR))
     except Exception:
         return None
     if ARTIFACT_PATH not in listed:
@@ -146,8 +145,8 @@ def _from_run(store: Store, run_id: str) -> Any:
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory() as tmp:
-        local = client.download_artifacts(run_id, ARTIFACT_PATH, tmp)
-        return pq.read_table(local)
+        local = download_run_artifacts(store, run_id, ARTIFACT_PATH, Path(tmp))
+        return pq.read_table(str(local))
 
 
 def _data_set_path(project: Project, name: str) -> Optional[Path]:

@@ -16,24 +16,34 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ame.errors import PackageError
+from ame.registry.resolved import ResolvedVersion
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ModelFiles:
-    """A local MLflow model directory and what the manifest says about it."""
+@dataclass(frozen=True, kw_only=True)
+class ModelFiles(ResolvedVersion):
+    """A local MLflow model directory and what the manifest says about it.
 
-    directory: Path
+    The version itself (``uri``, ``name``, ``version``, ``run_id``) is the
+    registry's one record of a resolved version; ``source``, which the manifest
+    stores, is its URI (or the directory or files it was made from). A package
+    always has a name and a version: a directory's are given or defaulted.
+    """
+
     name: str
     version: str
-    source: str
+    directory: Path
     flavor: str
     flavors: list[str]
     signature: Optional[dict[str, Any]]
-    run_id: Optional[str]
     requirements: list[str]
     mlflow_version: Optional[str]
+
+    @property
+    def source(self) -> str:
+        """Where the files came from: ``models:/name/version``, a directory, ``files:...``."""
+        return self.uri
 
 
 def describe_model_dir(directory: Path, name: str, version: str, source: str) -> ModelFiles:
@@ -62,10 +72,10 @@ def describe_model_dir(directory: Path, name: str, version: str, source: str) ->
         else []
     )
     return ModelFiles(
-        directory=directory,
+        uri=source,
         name=name,
         version=version,
-        source=source,
+        directory=directory,
         flavor=primary,
         flavors=flavors,
         signature=model.signature.to_dict() if model.signature is not None else None,

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from ame.registry.facade import Registry
     from ame.registry.files import FilesSaver
     from ame.registry.loaders import Adapter, BuiltinLoader, CustomLoader, Loader, resolve_model
-    from ame.registry.records import ModelRecord, Page, ResolvedVersion, VersionRecord
+    from ame.registry.records import ModelRecord, Page, VersionRecord
     from ame.registry.registers import MlflowRegister, Register, register_version
+    from ame.registry.resolved import ResolvedVersion
     from ame.registry.savers import BuiltinSaver, CustomSaver, Saver
     from ame.registry.schemas import OutputMetadata, Outputs
     from ame.registry.store import Store, activate, ensure_experiment, resolve_store
@@ -34,7 +35,7 @@ _HOMES = {
     "resolve_model": "ame.registry.loaders",
     "ModelRecord": "ame.registry.records",
     "Page": "ame.registry.records",
-    "ResolvedVersion": "ame.registry.records",
+    "ResolvedVersion": "ame.registry.resolved",
     "VersionRecord": "ame.registry.records",
     "MlflowRegister": "ame.registry.registers",
     "Register": "ame.registry.registers",

@@ -22,10 +22,10 @@ from ame.registry.records import ModelRecord, Page, VersionRecord, alias_table
 from ame.registry.registers import check_model_name, register_version
 from ame.registry.resolve import (
     client_for,
-    escape,
     get_alias,
     get_model,
     get_version,
+    quote,
     resolve_version,
 )
 from ame.registry.uris import ModelRef, parse_model_ref
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
     from ame.registry.store import Store
+
+# ``in_use(name, version)``: the reasons deployments still use that version
+# (any version of the model when None); given by the caller, see ``users``.
+InUse = Callable[[str, Optional[str]], list[str]]
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +187,7 @@ class Registry:
         (``tags.validated = 'true'``, ``run_id = '...'``); it is ANDed with the name.
         """
         model = get_model(self.client, name)
-        where = f"name='{escape(name)}'"
+        where = f"name = {quote(name)}"
         if filter_string and filter_string.strip():
             where += f" AND {filter_string.strip()}"
         return self.search_versions(where, max_results, page_token, _models={name: model})
@@ -355,29 +359,46 @@ class Registry:
 
     # --- deletion ----------------------------------------------------------
 
-    def users(self, name: str, version: Optional[str | int] = None) -> list[str]:
-        """What still points at the version (or, without one, at any version of the model)."""
-        from ame.registry.deployments import live_deployments
+    def users(
+        self,
+        name: str,
+        version: Optional[str | int] = None,
+        in_use: Optional[InUse] = None,
+    ) -> list[str]:
+        """What still points at the version (or, without one, at any version of the model).
 
+        Aliases are the registry's own; deployments are not: the registry does
+        not know where models run, so ``in_use(name, version)`` is passed in
+        from above (``ame.backends.select.deployment_users`` asks every
+        configured backend) and its reasons are added. It may raise to say it
+        cannot tell (a backend that does not answer): then nothing is deleted.
+        """
         model = self.get_model(name)
         reasons = [
             f"alias '{alias}' -> version {target}"
             for alias, target in sorted(model.aliases.items())
             if version is None or target == str(version)
         ]
-        for dep in live_deployments(self.store.project_root):
-            if dep.model == name and (version is None or dep.version == str(version)):
-                where = f" at {dep.url}" if dep.url else ""
-                reasons.append(f"deployment of version {dep.version}{where} (pid {dep.pid})")
+        if in_use is not None:
+            reasons.extend(in_use(name, None if version is None else str(version)))
         return reasons
 
-    def delete_version(self, name: str, version: str | int, *, force: bool = False) -> None:
+    def delete_version(
+        self,
+        name: str,
+        version: str | int,
+        *,
+        force: bool = False,
+        in_use: Optional[InUse] = None,
+    ) -> None:
         """Delete one version; ``VersionInUseError`` while aliases or deployments use it."""
-        self.delete(name, version, force=force)
+        self.delete(name, version, force=force, in_use=in_use)
 
-    def delete_model(self, name: str, *, force: bool = False) -> None:
+    def delete_model(
+        self, name: str, *, force: bool = False, in_use: Optional[InUse] = None
+    ) -> None:
         """Delete a model and all its versions; refused while any is in use, unless forced."""
-        self.delete(name, force=force)
+        self.delete(name, force=force, in_use=in_use)
 
     def delete(
         self,
@@ -386,12 +407,14 @@ class Registry:
         *,
         force: bool = False,
         confirm: Optional[Callable[[str], bool]] = None,
+        in_use: Optional[InUse] = None,
     ) -> bool:
         """Delete version ``version`` of ``name``, or (without one) the model and all its versions.
 
         In this order, so nobody is asked about something that cannot go: the
-        target must exist, nothing may use it (aliases, live deployments:
-        ``VersionInUseError`` with the reasons, unless ``force``), then
+        target must exist, nothing may use it (aliases, and the deployments
+        ``in_use`` reports: ``VersionInUseError`` with the reasons; ``force``
+        skips the check, ``in_use`` included), then
         ``confirm(question)`` is asked, if given; its False deletes nothing and
         returns False. The CLI passes a prompt, the web UI its form's answer.
         """
@@ -404,8 +427,8 @@ class Registry:
             question = (
                 f"delete model {name} and all its versions (latest: {model.latest_version or '0'})"
             )
-        reasons = self.users(name, version)
-        if reasons and not force:
+        reasons = [] if force else self.users(name, version, in_use)
+        if reasons:
             raise VersionInUseError(
                 f"{what} is in use ({'; '.join(reasons)}); "
                 "move or delete those first, or use --force"

@@ -8,11 +8,14 @@ mlflow imported to be used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Generic, Optional, TypeVar
 
 from pydantic import BaseModel, Field
+
+# The one record of "a resolved version" lives in a module of its own, without
+# pydantic, so that a server can import it before it forks (serving/prefetch.py).
+from ame.registry.resolved import ResolvedVersion as ResolvedVersion
 
 T = TypeVar("T")
 
@@ -60,42 +63,6 @@ class VersionRecord(BaseModel):
             aliases=sorted(aliases if aliases is not None else (mv.aliases or [])),
             created=_when(mv.creation_timestamp),
         )
-
-
-@dataclass(frozen=True)
-class ResolvedVersion:
-    """What a model reference points at now: the URI MLflow loads, and which version it is.
-
-    The one record of "a resolved version": loaders, packaging and serving
-    resolve a reference (``name@champion``, ``name/3``, ``runs:/...``) into
-    this and add what they know besides (a local path, a loaded model, the
-    files' manifest) next to it, rather than each keeping its own copy of
-    name, version and URI. ``follows`` is the alias it was reached through,
-    which may move later (servers that follow an alias poll it); ``name`` and
-    ``version`` are None for a run's model, which is not registered.
-    """
-
-    uri: str
-    name: Optional[str] = None
-    version: Optional[str] = None
-    run_id: Optional[str] = None
-    follows: Optional[str] = None
-
-    @classmethod
-    def from_mlflow(cls, mv: Any, follows: Optional[str] = None) -> ResolvedVersion:
-        """Build from an ``mlflow.entities.model_registry.ModelVersion``."""
-        return cls(
-            uri=f"models:/{mv.name}/{mv.version}",
-            name=str(mv.name),
-            version=str(mv.version),
-            run_id=mv.run_id or None,
-            follows=follows,
-        )
-
-    @property
-    def label(self) -> str:
-        """``name/version`` for a registered version, else the URI (for messages)."""
-        return f"{self.name}/{self.version}" if self.name else self.uri
 
 
 def alias_table(rm: Any) -> dict[str, list[str]]:

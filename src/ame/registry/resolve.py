@@ -91,15 +91,46 @@ def version_numbers(client: MlflowClient, name: str) -> list[int]:
             int(v.version)
             for v in iter_pages(
                 lambda token: client.search_model_versions(
-                    f"name='{escape(name)}'", max_results=1000, page_token=token
+                    f"name = {quote(name)}", max_results=1000, page_token=token
                 )
             )
         )
 
 
+def quote(value: str) -> str:
+    """``value`` as a string literal of an MLflow filter (``name = <this>``), quotes included.
+
+    MLflow's filter grammar has no escapes: a literal is whatever lies between
+    its quotes (``SearchUtils._strip_quotes`` only trims them), and sqlparse,
+    which splits the filter, ends a single-quoted literal at a ``'`` that no
+    backslash precedes. So a name goes between single quotes when it holds no
+    ``'``, else between double quotes, which MLflow accepts alike (measured on
+    MLflow 3: ``o'brien``, ``back\\slash`` and ``dq"x`` are each found, alone
+    and ANDed with a tag). A value holding both kinds of quote, or ending in a
+    backslash (which would swallow the closing quote), cannot be written at
+    all: that is a one-line ``InvalidValueError``, not a filter that finds
+    nothing or the wrong thing.
+    """
+    if "'" not in value and not value.endswith("\\"):
+        return f"'{value}'"
+    if '"' not in value and not value.endswith("\\"):
+        return f'"{value}"'
+    raise InvalidValueError(
+        f"{value!r} cannot be put in an MLflow filter: its syntax has no escapes, so a "
+        "value may not hold both ' and \", nor end in a backslash"
+    )
+
+
 def escape(value: str) -> str:
-    """Quote ``value`` for an MLflow filter string."""
-    return value.replace("\\", "\\\\").replace("'", "\\'")
+    """``value`` made safe inside a single-quoted ``LIKE`` pattern (``name LIKE '%<this>%'``).
+
+    There is no escape (see ``quote``), so each ``'`` becomes ``_``, LIKE's
+    one-character wildcard, which still matches the quote; a pattern then
+    finds a superset that callers may narrow. For equality use ``quote``.
+    """
+    dequoted = value.replace("'", "_")
+    bare = dequoted.rstrip("\\")
+    return bare + "_" * (len(dequoted) - len(bare))
 
 
 def get_version(client: MlflowClient, name: str, version: str | int) -> ModelVersion:

@@ -21,35 +21,35 @@ __all__ = ["build_app", "register_resolver", "serve"]
 def serve(
     source: str,
     *,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    workers: int = 1,
-    max_batch_size: int = 32,
-    max_latency_ms: float = 5.0,
-    max_body_bytes: int = 16 * 1024 * 1024,
-    poll_interval: float = 5.0,
+    host: Optional[str] = None,
+    port: Optional[int] = None,
+    workers: Optional[int] = None,
+    max_batch_size: Optional[int] = None,
+    max_latency_ms: Optional[float] = None,
+    max_body_bytes: Optional[int] = None,
+    poll_interval: Optional[float] = None,
     tracking_uri: Optional[str] = None,
-    record_path: Optional[str] = None,
     log_level: str = "info",
     max_memory: Optional[int] = None,
 ) -> None:
-    """Serve the model ``source`` names until SIGTERM/SIGINT (see ``ame.serving.server.serve``)."""
+    """Serve the model ``source`` names until SIGTERM/SIGINT (see ``ame.serving.server.serve``).
+
+    Options left None take ``ame.serving.options``' defaults.
+    """
+    from ame.serving.options import merge_options
     from ame.serving.server import serve as _serve
 
-    _serve(
-        source,
-        host=host,
-        port=port,
-        workers=workers,
-        max_batch_size=max_batch_size,
-        max_latency_ms=max_latency_ms,
-        max_body_bytes=max_body_bytes,
-        poll_interval=poll_interval,
-        tracking_uri=tracking_uri,
-        record_path=record_path,
-        log_level=log_level,
-        max_memory=max_memory,
-    )
+    flags = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "max_batch_size": max_batch_size,
+        "max_latency_ms": max_latency_ms,
+        "max_body_bytes": max_body_bytes,
+        "poll_interval": poll_interval,
+        "max_memory": max_memory,
+    }
+    _serve(source, merge_options(flags), tracking_uri=tracking_uri, log_level=log_level)
 
 
 def build_app(model: LoadedModel, config: Optional[AppConfig] = None) -> ServingApp:

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 import orjson
@@ -32,6 +29,7 @@ from ame.serving import codec, v2
 from ame.serving.batching import Batcher, Job, ModelState
 from ame.serving.codec import JSON, Reply
 from ame.serving.metrics import Metrics
+from ame.serving.options import DEFAULT_MAX_BODY_BYTES
 from ame.serving.plans import plan_for
 from ame.serving.sources import AliasWatcher, LoadedModel, deferred_checks
 
@@ -41,7 +39,6 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 SERVER_NAME = "ame"
 
 
@@ -54,8 +51,6 @@ class AppConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     poll_interval: float = 5.0
     tracking_uri: Optional[str] = None
-    # The deployment record whose "version" follows hot swaps (local deployments).
-    record_path: Optional[str] = None
     # Log MLflow's requirement warnings for the model once serving (see
     # sources.deferred_checks); with several workers the supervisor does it.
     run_deferred_checks: bool = False
@@ -88,21 +83,6 @@ def make_state(model: LoadedModel) -> ModelState:
         output_name=v2.output_name(model.metadata),
         fast_predict=codec.direct_predict(model.predictor, plan),
     )
-
-
-def _update_record(path: str, version: str) -> None:
-    """Rewrite the deployment record's version atomically (several workers may race: same value)."""
-    record = Path(path)
-    try:
-        data = json.loads(record.read_text())
-    except (OSError, ValueError):
-        return
-    if data.get("version") == version:
-        return
-    data["version"] = version
-    tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, record)
 
 
 class ServingApp:
@@ -183,10 +163,6 @@ class ServingApp:
                 self.metrics.serving(name, version)
                 self.metrics.swaps.inc()
                 log.info("now serving %s version %s", name, version)
-                if self.config.record_path:
-                    await loop.run_in_executor(
-                        self._loader, _update_record, self.config.record_path, version
-                    )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the registry may be down for a while: keep serving

@@ -33,20 +33,17 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ame.errors import AmeError, ServingError
+from ame.registry.resolved import ResolvedVersion
 from ame.serving.server import describe_exit
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ResolvedVersion:
-    """A registry reference made concrete: which version, and where its files are now."""
+@dataclass(frozen=True, kw_only=True)
+class PrefetchedVersion(ResolvedVersion):
+    """The registry's record of the version the child resolved, and where its files are now."""
 
-    name: str
-    version: str
-    uri: str
     local_path: str
-    follows: Optional[str] = None
 
 
 def usable_cpus() -> int:
@@ -98,7 +95,7 @@ class PendingResolution:
         self._fd = fd
         self._text = text
 
-    def result(self) -> ResolvedVersion:
+    def result(self) -> PrefetchedVersion:
         """The child's answer, or its error raised here with the same type and message."""
         chunks = []
         try:
@@ -118,7 +115,7 @@ class PendingResolution:
             )
         if "error" in answer:
             raise _rebuild_error(answer["error"], answer.get("message", ""))
-        return ResolvedVersion(**answer["resolved"])
+        return PrefetchedVersion(**answer["resolved"])
 
 
 def start_resolution(text: str, tracking_uri: Optional[str]) -> PendingResolution:
@@ -147,14 +144,13 @@ def _resolve_in_child(text: str, tracking_uri: Optional[str]) -> dict[str, Any]:
     from ame.serving.sources import download_version, resolve_reference
 
     try:
-        name, version, follows = resolve_reference(text, tracking_uri)
-        uri = f"models:/{name}/{version}"
-        local = download_version(uri)
+        resolved = resolve_reference(text, tracking_uri)
+        local = download_version(resolved.uri)
     except AmeError as exc:
         return {"error": f"{type(exc).__module__}:{type(exc).__qualname__}", "message": str(exc)}
     except Exception as exc:  # MLflow's own errors: the message is what the user needs
         return {"error": "", "message": f"could not resolve '{text}': {exc}"}
-    return {"resolved": asdict(ResolvedVersion(name, version, uri, local, follows))}
+    return {"resolved": {**asdict(resolved), "local_path": local}}
 
 
 def _rebuild_error(kind: str, message: str) -> AmeError:

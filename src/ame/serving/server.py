@@ -33,11 +33,10 @@ from dataclasses import replace
 from typing import Any, Optional
 
 from ame.errors import ServingError
+from ame.serving.options import ServingOptions
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 8080
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 GRACEFUL_SECONDS = 30
 KEEP_ALIVE_SECONDS = 75
 # A worker that dies this many times within CRASH_WINDOW seconds means the
@@ -312,19 +311,10 @@ def describe_exit(status: int) -> str:
 
 def serve(
     source: str,
+    options: Optional[ServingOptions] = None,
     *,
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
-    workers: int = 1,
-    max_batch_size: int = 32,
-    max_latency_ms: float = 5.0,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    poll_interval: float = 5.0,
     tracking_uri: Optional[str] = None,
-    record_path: Optional[str] = None,
     log_level: str = "info",
-    max_memory: Optional[int] = None,
-    grpc_port: Optional[int] = None,
     payload_log: Optional[Any] = None,
 ) -> None:
     """Serve the model ``source`` names over HTTP until SIGTERM or SIGINT.
@@ -332,16 +322,25 @@ def serve(
     ``source`` is a ``ModelSource`` spec (see ``ame.serving.sources``): a model
     reference (``NAME``, ``NAME/3``, ``NAME@champion``, ``models:/...``), a
     local MLflow model directory, or ``SCHEME:REST`` for a registered resolver
-    (``package:PATH``). Blocks; raises ``ServingError`` (or a registry error)
-    before listening if the model cannot be resolved or loaded, or the port is
-    taken. ``max_memory`` (bytes) caps each worker's resident memory: a worker
-    over it is killed and restarted. Raises ``ServingError`` after stopping if
-    workers died more than ``CRASH_LIMIT`` times in ``CRASH_WINDOW`` seconds.
-    With ``grpc_port`` every worker also serves v2 over gRPC on that port.
+    (``package:PATH``). ``options`` is the one merged ``ServingOptions``
+    (``ame.serving.options``; its defaults when None): the server reads it and
+    decides no default of its own. Blocks; raises ``ServingError`` (or a
+    registry error) before listening if the model cannot be resolved or loaded,
+    or the port is taken. ``options.max_memory`` (bytes) caps each worker's
+    resident memory: a worker over it is killed and restarted. Raises
+    ``ServingError`` after stopping if workers died more than ``CRASH_LIMIT``
+    times in ``CRASH_WINDOW`` seconds. With ``options.grpc_port`` every worker
+    also serves v2 over gRPC on that port.
+
+    The server writes no deployment record: a backend that wants to know which
+    version it serves asks it (``GET /v2/models/NAME``).
     """
+    opts = options or ServingOptions()
+    host, port, workers = opts.host, opts.port, opts.workers
+    max_memory, grpc_port = opts.max_memory, opts.grpc_port
     if workers < 1:
         raise ServingError("--workers must be at least 1")
-    if max_batch_size < 1:
+    if opts.max_batch_size < 1:
         raise ServingError("--max-batch-size must be at least 1")
     if max_memory is not None and max_memory <= 0:
         raise ServingError("--max-memory must be a positive size such as 512Mi or 2G")
@@ -369,12 +368,11 @@ def serve(
         gc.enable()
     gc.freeze()
     config = AppConfig(
-        max_batch_size=max_batch_size,
-        max_latency_ms=max_latency_ms,
-        max_body_bytes=max_body_bytes,
-        poll_interval=poll_interval,
+        max_batch_size=opts.max_batch_size,
+        max_latency_ms=opts.max_latency_ms,
+        max_body_bytes=opts.max_body_bytes,
+        poll_interval=opts.poll_interval,
         tracking_uri=tracking_uri,
-        record_path=record_path,
         grpc_port=grpc_port,
         grpc_host=host,
         payload_log=payload_log,

@@ -24,11 +24,12 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
 from ame.errors import AmeError, ServingError
+from ame.registry.resolved import ResolvedVersion
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +44,64 @@ class Predictor(Protocol):
     def predict(self, data: Any, params: Optional[dict[str, Any]] = None) -> Any: ...
 
 
-@dataclass
 class LoadedModel:
-    """A model ready to serve, with the name and version the protocols report."""
+    """A model ready to serve: the resolved version it is, and its loaded predictor.
 
-    predictor: Predictor
-    name: str
-    version: str
-    source: str
-    # True when ``version`` was chosen through an alias that may move later.
-    follows: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    What it is lives in one ``ame.registry.ResolvedVersion`` (``resolved``), the
+    record every part of ame uses for "a resolved version"; ``name``, ``version``,
+    ``source`` (the URI loaded) and ``follows`` (the alias it was reached through,
+    which may move later) read from it. Every model served has a name and a
+    version for the protocols to report, so a run's model and a local directory
+    get one too (the artifact path and run id; the directory's name and ``1``).
+    The keyword form ``LoadedModel(predictor, name=, version=, source=)`` builds
+    the record for callers that have no registry version (resolvers, tests).
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        name: Optional[str] = None,
+        version: Optional[str] = None,
+        source: Optional[str] = None,
+        follows: Optional[str] = None,
+        extra: Optional[dict[str, Any]] = None,
+        *,
+        resolved: Optional[ResolvedVersion] = None,
+    ) -> None:
+        if resolved is None:
+            if name is None or version is None or source is None:
+                raise TypeError("LoadedModel needs resolved=, or name, version and source")
+            resolved = ResolvedVersion(uri=source, name=name, version=version, follows=follows)
+        self.predictor = predictor
+        self.resolved = resolved
+        self.extra: dict[str, Any] = dict(extra or {})
+
+    @property
+    def name(self) -> str:
+        """The model's name, as the protocols report it."""
+        return str(self.resolved.name or self.resolved.uri)
+
+    @property
+    def version(self) -> str:
+        """The version, as the protocols report it."""
+        return str(self.resolved.version or self.resolved.run_id or "1")
+
+    @property
+    def source(self) -> str:
+        """The URI (or local path) the model was loaded from."""
+        return self.resolved.uri
+
+    @property
+    def follows(self) -> Optional[str]:
+        """The alias this version was chosen through, which may move later."""
+        return self.resolved.follows
 
     @property
     def metadata(self) -> Any:
         return self.predictor.metadata
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self.resolved!r})"
 
 
 @dataclass(frozen=True)
@@ -120,33 +164,39 @@ def parse_source(text: str) -> SourceSpec:
 
 
 def _client(tracking_uri: Optional[str]) -> Any:
-    from mlflow.tracking import MlflowClient
+    """The registry's client for the store ``tracking_uri`` names (made active here too).
 
+    Activating points this process's ``mlflow`` at the store, which the
+    downloads of ``models:/`` and ``runs:/`` URIs below resolve against.
+    """
+    from ame.registry.resolve import client_for
     from ame.registry.store import activate, resolve_store
 
     store = resolve_store(tracking_uri)
     activate(store)
-    return MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
+    return client_for(store)
+
+
+def resolve_registered(
+    client: Any, name: str, alias: Optional[str], version: Optional[str]
+) -> ResolvedVersion:
+    """The version a reference means now, with an error naming what is missing.
+
+    The registry's own resolver answers, so ``ame serve lr/99`` lists the
+    versions that exist and ``lr@nope`` the aliases, as every other command does.
+    """
+    from ame.registry.resolve import resolve_version
+    from ame.registry.uris import ModelRef
+
+    found = resolve_version(client, ModelRef(name=name, version=version, alias=alias))
+    return ResolvedVersion.from_mlflow(found, follows=alias)
 
 
 def resolve_registry_version(
     client: Any, name: str, alias: Optional[str], version: Optional[str]
 ) -> str:
-    """The concrete version a reference means now, with an error naming what is missing.
-
-    The registry's own resolver answers, so ``ame serve lr/99`` lists the
-    versions that exist and ``lr@nope`` the aliases, as every other command does.
-    """
-    from mlflow.exceptions import MlflowException
-
-    from ame.registry.resolve import resolve_version
-    from ame.registry.uris import ModelRef
-
-    try:
-        found = resolve_version(client, ModelRef(name=name, version=version, alias=alias))
-    except MlflowException as exc:
-        raise ServingError(f"the registry refused to resolve '{name}': {exc.message}") from exc
-    return str(found.version)
+    """The version number ``resolve_registered`` finds (for callers that need only that)."""
+    return str(resolve_registered(client, name, alias, version).version)
 
 
 def download_version(uri: str) -> str:
@@ -159,10 +209,8 @@ def download_version(uri: str) -> str:
         raise ServingError(f"could not load model {uri}: {exc}") from exc
 
 
-def load_local(
-    local: str, uri: str, name: str, version: str, source: str, follows: Optional[str] = None
-) -> LoadedModel:
-    """Load a downloaded model directory, leaving its dependency warnings to ``deferred_checks``.
+def load_resolved(local: str, resolved: ResolvedVersion) -> LoadedModel:
+    """Load the downloaded files of ``resolved``; dependency warnings wait for ``deferred_checks``.
 
     ``mlflow.pyfunc.load_model`` compares the model's requirements with every
     installed distribution before loading: seconds of start-up for a warning.
@@ -173,22 +221,27 @@ def load_local(
     try:
         predictor = mlflow.pyfunc.load_model(local, suppress_warnings=True)
     except Exception as exc:  # MLflow raises many kinds here; the user needs the reason
-        raise ServingError(f"could not load model {uri}: {exc}") from exc
-    return LoadedModel(
-        predictor,
-        name=name,
-        version=version,
-        source=source,
-        follows=follows,
-        extra={"local_path": local},
+        raise ServingError(f"could not load model {resolved.uri}: {exc}") from exc
+    return LoadedModel(predictor, resolved=resolved, extra={"local_path": local})
+
+
+def load_local(
+    local: str,
+    uri: str,
+    name: Optional[str],
+    version: Optional[str],
+    source: str,
+    follows: Optional[str] = None,
+) -> LoadedModel:
+    """``load_resolved`` for callers holding the parts of the record (``uri`` is ``source``)."""
+    return load_resolved(
+        local, ResolvedVersion(uri=source or uri, name=name, version=version, follows=follows)
     )
 
 
-def _load_pyfunc(
-    uri: str, name: str, version: str, source: str, follows: Optional[str] = None
-) -> LoadedModel:
-    """Download ``uri`` then load the local copy, exactly as ``mlflow models serve`` does."""
-    return load_local(download_version(uri), uri, name, version, source, follows)
+def _load_pyfunc(resolved: ResolvedVersion) -> LoadedModel:
+    """Download ``resolved`` then load the local copy, exactly as ``mlflow models serve`` does."""
+    return load_resolved(download_version(resolved.uri), resolved)
 
 
 def deferred_checks(model: LoadedModel) -> None:
@@ -228,7 +281,9 @@ def _call_resolver(spec: SourceSpec, tracking_uri: Optional[str]) -> LoadedModel
         raise ServingError(f"resolver '{target}' returned {type(obj).__name__}, not a model")
     name = getattr(obj, "name", None) or Path(spec.rest).stem or spec.kind
     version = str(getattr(obj, "version", None) or "1")
-    return LoadedModel(predictor=obj, name=str(name), version=version, source=spec.text)
+    return LoadedModel(
+        obj, resolved=ResolvedVersion(uri=spec.text, name=str(name), version=version)
+    )
 
 
 def load_source(text: str, tracking_uri: Optional[str] = None) -> LoadedModel:
@@ -236,7 +291,7 @@ def load_source(text: str, tracking_uri: Optional[str] = None) -> LoadedModel:
     spec = parse_source(text)
     if spec.kind == "local":
         path = Path(spec.text)
-        return _load_pyfunc(spec.text, name=path.name, version="1", source=spec.text)
+        return _load_pyfunc(ResolvedVersion(uri=spec.text, name=path.name, version="1"))
     if spec.kind != "registry":
         return _call_resolver(spec, tracking_uri)
 
@@ -245,26 +300,30 @@ def load_source(text: str, tracking_uri: Optional[str] = None) -> LoadedModel:
     ref = parse_model_ref(spec.text)
     if ref.run_id is not None:
         _client(tracking_uri)  # the store the runs:/ URI is resolved against
-        uri = ref.to_mlflow_uri()
+        _client(tracking_uri)  # the store the runs:/ URI is resolved against
+        # A run's model is not registered: the protocols report its artifact
+        # path (or the run id) as its name and the run id as its version.
         return _load_pyfunc(
-            uri, name=ref.artifact_path or ref.run_id, version=ref.run_id, source=uri
+            ResolvedVersion(
+                uri=ref.to_mlflow_uri(),
+                name=ref.artifact_path or ref.run_id,
+                version=ref.run_id,
+                run_id=ref.run_id,
+            )
         )
-    name, version, follows = resolve_reference(spec.text, tracking_uri)
-    uri = f"models:/{name}/{version}"
-    log.info("loading %s (from %s)", uri, spec.text)
-    return _load_pyfunc(uri, name=name, version=version, source=uri, follows=follows)
+    resolved = resolve_reference(spec.text, tracking_uri)
+    log.info("loading %s (from %s)", resolved.uri, spec.text)
+    return _load_pyfunc(resolved)
 
 
-def resolve_reference(text: str, tracking_uri: Optional[str]) -> tuple[str, str, Optional[str]]:
-    """``(name, version, alias followed)`` for a registered-model reference, as of now."""
+def resolve_reference(text: str, tracking_uri: Optional[str]) -> ResolvedVersion:
+    """The version a registered-model reference means now (``follows`` its alias, if any)."""
     from ame.registry.uris import parse_model_ref
 
     ref = parse_model_ref(text)
     if ref.name is None:
         raise ServingError(f"'{text}' does not name a registered model")
-    client = _client(tracking_uri)
-    version = resolve_registry_version(client, ref.name, ref.alias, ref.version)
-    return ref.name, version, ref.alias
+    return resolve_registered(_client(tracking_uri), ref.name, ref.alias, ref.version)
 
 
 def names_registered_model(text: str) -> bool:
@@ -290,5 +349,11 @@ class AliasWatcher:
         return resolve_registry_version(self._client, self.name, self.alias, None)
 
     def load(self, version: str) -> LoadedModel:
-        uri = f"models:/{self.name}/{version}"
-        return _load_pyfunc(uri, name=self.name, version=version, source=uri, follows=self.alias)
+        return _load_pyfunc(
+            ResolvedVersion(
+                uri=f"models:/{self.name}/{version}",
+                name=self.name,
+                version=version,
+                follows=self.alias,
+            )
+        )

@@ -12,35 +12,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ame.errors import TaskError
+from ame.errors import AmeError, InvalidValueError, ResourceNotFoundError, TaskError
 from ame.registry.store import Store
 from ame.tasks.runner import KIND_TAG, LOG_ARTIFACT
-
-
-def _client(store: Store) -> Any:
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
 
 
 def list_runs(
     store: Store, project: str, *, task: str | None = None, limit: int = 20
 ) -> list[dict[str, Any]]:
     """Task runs of ``project``'s experiment, newest first, as plain dicts."""
-    client = _client(store)
-    experiment = client.get_experiment_by_name(project)
-    if experiment is None:
-        return []
-    query = f"tags.`{KIND_TAG}` = 'task'"
-    if task:
-        escaped = task.replace("'", "\\'")
-        query += f" and tags.`ame.task` = '{escaped}'"
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=query,
-        max_results=max(1, limit),
-        order_by=["attributes.start_time DESC"],
-    )
+    from ame.registry.runs import find_runs
+
+    tags = {KIND_TAG: "task", **({"ame.task": task} if task else {})}
+    runs = find_runs(store, project, tags=tags, limit=limit)
     rows: list[dict[str, Any]] = []
     for run in runs:
         info, data = run.info, run.data
@@ -65,19 +49,18 @@ def list_runs(
 
 def read_log(store: Store, run_id: str) -> str:
     """The stored log of task run ``run_id``; ``TaskError`` if there is no such run or log."""
-    from mlflow.exceptions import MlflowException
+    from ame.registry.runs import download_run_artifacts, get_run
 
-    client = _client(store)
     try:
-        run = client.get_run(run_id)
-    except MlflowException:
+        run = get_run(store, run_id)
+    except (ResourceNotFoundError, InvalidValueError):
         raise TaskError(f"no run {run_id!r} in {store.tracking_uri}") from None
     if run.data.tags.get(KIND_TAG) != "task":
         raise TaskError(f"run {run_id} is not an ame task run")
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = client.download_artifacts(run_id, LOG_ARTIFACT, tmp)
-        except (MlflowException, OSError):
+            local = download_run_artifacts(store, run_id, LOG_ARTIFACT, Path(tmp))
+        except (AmeError, OSError):
             raise TaskError(
                 f"run {run_id} has no stored log yet (it may still be running)"
             ) from None

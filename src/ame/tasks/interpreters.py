@@ -22,11 +22,11 @@ import logging
 import os
 import platform
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ame._system import command_output
 from ame.errors import InterpreterNotFoundError
 
 log = logging.getLogger(__name__)
@@ -57,18 +57,10 @@ def matches(version: str, wanted: str) -> bool:
 
 def _probe(executable: Path) -> str | None:
     """Ask an executable for its version; None if it is not a working Python."""
-    try:
-        out = subprocess.run(
-            [str(executable), "-c", "import platform; print(platform.python_version())"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    text = out.stdout.strip()
-    return text if out.returncode == 0 and _VERSION.match(text) else None
+    text = command_output(
+        [str(executable), "-c", "import platform; print(platform.python_version())"]
+    )
+    return text if text and _VERSION.match(text) else None
 
 
 def _pyenv_candidates() -> list[Interpreter]:
@@ -116,19 +108,11 @@ def _path_executables() -> list[Path]:
 def _uv_find(wanted: str) -> Interpreter | None:
     from ame.tasks.uvtool import uv_bin, uv_env
 
-    try:
-        out = subprocess.run(
-            [uv_bin(), "python", "find", "--no-python-downloads", wanted],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=uv_env(),
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    path = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-    if out.returncode != 0 or not path:
+    out = command_output(
+        [uv_bin(), "python", "find", "--no-python-downloads", wanted], timeout=60, env=uv_env()
+    )
+    path = out.splitlines()[-1] if out else ""
+    if not path:
         return None
     version = _probe(Path(path))
     return Interpreter(Path(path), version) if version and matches(version, wanted) else None

@@ -206,31 +206,13 @@ def _run(
 
     dataset_env = dataset_mod.ensure_datasets(project, task, producer, stack)
 
-    from ame import __version__
     from ame._owner import owner_token
 
     experiment_id = tracker.ensure_experiment(project.name)
-    run_tags: dict[str, str] = {
-        KIND_TAG: "task",
-        # Who keeps this run open: a later ``ame status`` or ``ame train`` marks
-        # the run KILLED if this process died without closing it (ame.reconcile).
-        OWNER_TAG: owner_token(),
-        "ame.task": task.name,
-        "ame.project": project.name,
-        "ame.version": __version__,
-        "ame.executor": task.executor.kind,
-        "mlflow.source.type": "LOCAL",
-        "mlflow.source.name": f"ame task run {task.name}",
-    }
-    commit = git_commit(root)
-    if commit:
-        run_tags["mlflow.source.git.commit"] = commit
-        run_tags["ame.git_commit"] = commit
-    # A run the scheduler fired (ame.schedule) says which job and fire time it belongs to.
-    import os
-
-    fired = {tag: os.environ.get(var, "") for var, tag in SCHEDULE_ENV_TAGS.items()}
-    run_tags.update({tag: value for tag, value in fired.items() if value})
+    run_tags = task_run_tags(project, task, root)
+    # Who keeps this run open: a later ``ame status`` or ``ame train`` marks
+    # the run KILLED if this process died without closing it (ame.reconcile).
+    run_tags[OWNER_TAG] = owner_token()
     run_tags.update(tags)
     run_id = tracker.create_run(
         experiment_id, run_name or task.name, {k: redact(v) for k, v in run_tags.items()}
@@ -351,3 +333,31 @@ def _log_artifacts(
             parent = Path(rel).parent.as_posix()
             target = "changed_files" if parent == "." else f"changed_files/{parent}"
             tracker.log_artifact(run_id, str(root / rel), target)
+
+
+def task_run_tags(project: Project, task: Task, root: Path) -> dict[str, str]:
+    """The tags of a task's MLflow run on every backend: what ran, from which commit, and why.
+
+    A run the scheduler fired (``ame.schedule``) also says which job and fire
+    time it belongs to, from the variables the scheduler set on the command.
+    """
+    import os
+
+    from ame import __version__
+
+    tags: dict[str, str] = {
+        KIND_TAG: "task",
+        "ame.task": task.name,
+        "ame.project": project.name,
+        "ame.version": __version__,
+        "ame.executor": task.executor.kind,
+        "mlflow.source.type": "LOCAL",
+        "mlflow.source.name": f"ame task run {task.name}",
+    }
+    commit = git_commit(root)
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+        tags["ame.git_commit"] = commit
+    fired = {tag: os.environ.get(var, "") for var, tag in SCHEDULE_ENV_TAGS.items()}
+    tags.update({tag: value for tag, value in fired.items() if value})
+    return tags

@@ -2,7 +2,8 @@
 
 The runner needs six things from MLflow: the project's experiment, a new run,
 its params and tags, its artifacts, and its end. ``DirectTracker`` makes those
-calls in this process through ``MlflowClient``; that is right when MLflow is
+calls in this process through the registry's ``RunRecorder`` (the registry is
+the only package that makes MLflow clients); that is right when MLflow is
 already imported (``ame train``, the library). A one-off ``ame task run`` would
 spend seconds importing MLflow and opening its store to make six calls, so it
 uses ``ame.tasks.agent.AgentTracker``, which sends them to a warm agent process.
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Optional, Protocol
+from typing import Optional, Protocol
 
+from ame.registry.runs import RunRecorder
 from ame.registry.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,42 +43,12 @@ class Tracker(Protocol):
         """Release what the tracker holds (a connection); it may be used again after."""
 
 
-class DirectTracker:
-    """``Tracker`` through an ``MlflowClient`` in this process (imports MLflow)."""
+class DirectTracker(RunRecorder):
+    """``Tracker`` by direct calls in this process: the registry's ``RunRecorder`` (imports MLflow).
 
-    def __init__(self, store: Store) -> None:
-        from mlflow.tracking import MlflowClient
-
-        self.store = store
-        self.client: Any = MlflowClient(
-            tracking_uri=store.tracking_uri, registry_uri=store.registry_uri
-        )
-
-    def ensure_experiment(self, name: str) -> str:
-        from ame.registry.store import ensure_experiment
-
-        return ensure_experiment(self.store, name)
-
-    def create_run(self, experiment_id: str, run_name: str, tags: dict[str, str]) -> str:
-        run = self.client.create_run(experiment_id, run_name=run_name, tags=tags)
-        return str(run.info.run_id)
-
-    def log_params(self, run_id: str, params: dict[str, str]) -> None:
-        from mlflow.entities import Param
-
-        self.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
-
-    def set_tag(self, run_id: str, key: str, value: str) -> None:
-        self.client.set_tag(run_id, key, value)
-
-    def log_artifact(self, run_id: str, local_path: str, artifact_path: Optional[str]) -> None:
-        self.client.log_artifact(run_id, local_path, artifact_path)
-
-    def set_terminated(self, run_id: str, status: str) -> None:
-        self.client.set_terminated(run_id, status=status)
-
-    def close(self) -> None:
-        pass  # MlflowClient holds nothing to release
+    The registry makes the client (it is the one place that does, run tracking
+    included); the tracking agent holds one of these, so its calls stay as fast.
+    """
 
 
 def agent_enabled() -> bool:

@@ -7,9 +7,9 @@ deployments come from the ``Backend`` protocol, task runs from
 ``ame.tasks.history`` (``ame task list|logs``). What is here only gathers and
 shapes data for the pages.
 
-Two helpers would rather live lower down and are marked so: the alias policy's
-"does ame.yml give this model a validation task" (today inside
-``ame.cli.model_cmds``), and "the runs that logged a model" (a registry query).
+The alias policy's "does ame.yml give this model a validation task" and "the
+runs that logged a model" are registry functions (``ame.registry.alias_inputs``,
+``ame.registry.logged_runs``), called by the CLI and the pages alike.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ame.registry.facade import Registry
     from ame.registry.records import ModelRecord, VersionRecord
     from ame.registry.store import Store
+    from ame.spec.model import Project
 
 logger = logging.getLogger(__name__)
 
@@ -48,19 +49,18 @@ class PickError(AmeError):
 # --- ame.yml facts the pages need ---------------------------------------------------
 
 
-def validation_task(project_root: Optional[Path], name: str) -> Optional[bool]:
-    """Whether ame.yml gives model ``name`` a validation task; None when it cannot say.
+def _project(project_root: Optional[Path]) -> Optional[Project]:
+    """The project at ``project_root``; None without one or when its ame.yml does not load.
 
-    The same answer ``ame model alias`` feeds the registry's alias policy.
-    (Belongs in the library, beside ``Registry.set_alias``: the CLI holds its twin.)
+    A page still shows the store's models, versions and local deployments then.
     """
     if project_root is None:
         return None
     from ame.spec import load_project
 
     try:
-        return load_project(project_root).model(name).validation is not None
-    except (AmeError, KeyError):
+        return load_project(project_root)
+    except AmeError:
         return None
 
 
@@ -71,15 +71,8 @@ def champion_alias(project_root: Optional[Path], name: str) -> str:
 
 def champion_aliases(project_root: Optional[Path]) -> dict[str, str]:
     """Each ame.yml model's champion alias, read once (an unreadable ame.yml gives none)."""
-    if project_root is None:
-        return {}
-    from ame.spec import load_project
-
-    try:
-        project = load_project(project_root)
-    except AmeError:
-        return {}
-    return {m.name: str(m.champion_alias) for m in project.models}
+    project = _project(project_root)
+    return {m.name: str(m.champion_alias) for m in project.models} if project else {}
 
 
 # --- models and versions ------------------------------------------------------------
@@ -168,73 +161,6 @@ def parse_tags(text: str) -> dict[str, str]:
             raise RegistryError(f"invalid tag '{item}': use KEY=VALUE")
         tags[key.strip()] = value.strip()
     return tags
-
-
-@dataclass(frozen=True)
-class RunWithModel:
-    """A run that logged at least one model: what the *from a run* form lists."""
-
-    run_id: str
-    run_name: str
-    experiment: str
-    models: list[str]
-    started: Optional[str]
-
-
-def runs_with_models(registry: Registry, limit: int = 200) -> list[RunWithModel]:
-    """The store's runs that logged a model, newest first (MLflow 3 logged models).
-
-    (A registry query; belongs in ``ame.registry.sources`` beside ``run_model``.)
-    """
-    import datetime as dt
-
-    client = registry.client
-    experiments = {e.experiment_id: e.name for e in client.search_experiments()}
-    if not experiments:
-        return []
-    logged = client.search_logged_models(
-        experiment_ids=list(experiments),
-        max_results=limit,
-        order_by=[{"field_name": "creation_time", "ascending": False}],
-    )
-    # Runs ame opened itself to save plain files or a package as a version: their
-    # model is that version already, and offering it again would only confuse.
-    saved: set[str] = set()
-    for where in (
-        "tags.`ame.source` = 'files'",
-        "tags.`ame.model_type` = 'packaged-encrypted'",
-        "tags.`ame.model_type` = 'packaged'",
-    ):
-        versions = client.search_model_versions(where, max_results=1000)
-        saved.update(mv.run_id for mv in versions if mv.run_id)
-    by_run: dict[str, list[str]] = {}
-    order: list[tuple[str, str]] = []
-    for lm in logged:
-        if not lm.source_run_id or lm.source_run_id in saved:
-            continue
-        if lm.source_run_id not in by_run:
-            by_run[lm.source_run_id] = []
-            order.append((lm.source_run_id, lm.experiment_id))
-        by_run[lm.source_run_id].append(lm.name)
-    found = []
-    for run_id, experiment_id in order:
-        try:
-            run = client.get_run(run_id)
-        except Exception:  # a run deleted since: nothing to register from
-            continue
-        start = run.info.start_time
-        found.append(
-            RunWithModel(
-                run_id=run_id,
-                run_name=run.info.run_name or "",
-                experiment=experiments.get(experiment_id, experiment_id),
-                models=sorted(by_run[run_id]),
-                started=dt.datetime.fromtimestamp(start / 1000).strftime("%Y-%m-%d %H:%M")
-                if start
-                else None,
-            )
-        )
-    return found
 
 
 # --- the project folder as a file picker ----------------------------------------------
@@ -410,14 +336,7 @@ def deployments(project_root: Optional[Path], store: Store) -> list[DeploymentVi
     """
     from ame.backends.select import choose_backend, configured_kinds, open_backend
 
-    project = None
-    if project_root is not None:
-        from ame.spec import load_project
-
-        try:
-            project = load_project(project_root)
-        except AmeError:
-            project = None
+    project = _project(project_root)
     found: list[DeploymentView] = []
     for kind in configured_kinds(project):
         if kind == "local" and project_root is None:
@@ -431,6 +350,20 @@ def deployments(project_root: Optional[Path], store: Store) -> list[DeploymentVi
                 raise
             logger.warning("ame ui: the %s backend is not reachable: %s", kind, exc)
     return found
+
+
+def deployment_users(
+    project_root: Optional[Path], store: Store
+) -> Callable[[str, Optional[str]], list[str]]:
+    """The "is this version in use?" check ``Registry.delete`` is given (as ``ame model delete``).
+
+    Every configured backend is asked; one that cannot be asked refuses the
+    delete with one line (the page shows it), since an unknown is not a "no".
+    """
+    from ame.backends.select import deployment_users as users
+
+    project = _project(project_root)
+    return users(project, project_root, store.tracking_uri)
 
 
 # --- task runs --------------------------------------------------------------------------

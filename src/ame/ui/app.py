@@ -34,6 +34,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from ame.errors import AmeError, VersionInUseError
+from ame.registry.alias_inputs import has_validation_task
+from ame.registry.logged_runs import runs_with_models
 from ame.registry.registration import pick_source, register_new_version
 from ame.ui import actions
 from ame.ui.security import CSRF_COOKIE, CSRF_FIELD, Csrf
@@ -50,6 +52,7 @@ from ame.ui.uploads import (
 
 if TYPE_CHECKING:
     from ame.registry.facade import Registry
+    from ame.registry.registration import VersionSource
     from ame.registry.store import Store
 
 logger = logging.getLogger(__name__)
@@ -108,6 +111,23 @@ def _status_for(exc: BaseException) -> int:
 def _strings(form: FormData, key: str) -> list[str]:
     """The text values posted under ``key`` (file parts under the same name are ignored)."""
     return [v for v in form.getlist(key) if isinstance(v, str)]
+
+
+def _text_values(form: Optional[FormData], secret: str = "") -> dict[str, str]:
+    """A refused form's text fields, to fill it in again (never the ``secret`` one)."""
+    return {k: v for k, v in (form or {}).items() if isinstance(v, str) and k != secret}
+
+
+def _uploaded_or_picked(
+    root: Optional[Path], form: FormData, uploaded: Optional[Path], field: str, what: str
+) -> Optional[Path]:
+    """One path given by upload or picked from the project under ``field``; never both."""
+    picked = actions.picked_paths(root, [str(form.get(field, ""))])
+    if not picked:
+        return uploaded
+    if uploaded is not None:
+        raise BadFormError(f"give {what} by upload or from the project, not both")
+    return picked[0]
 
 
 class Pages:
@@ -242,7 +262,7 @@ class Pages:
             return self.redirect(f"/models/{quote(model.name)}", f"created model {model.name}")
 
         async def failed(message: str, status: int, form: Optional[FormData]) -> Response:
-            values = {k: str(v) for k, v in (form or {}).items() if isinstance(v, str)}
+            values = _text_values(form)
             return self.render(
                 request, "new_model.html", {"values": values, "error": message}, status
             )
@@ -292,7 +312,10 @@ class Pages:
             force = form.get("force") == "yes"
             if not alias or not version:
                 raise AmeError("give the alias and the version it should point at")
-            needs = await run_in_threadpool(actions.validation_task, self.config.project_root, name)
+            root = self.config.project_root
+            needs = (
+                None if root is None else await run_in_threadpool(has_validation_task, name, root)
+            )
             await run_in_threadpool(
                 lambda: self.registry.set_alias(
                     name, alias, version, validation_task=needs, force=force
@@ -301,7 +324,7 @@ class Pages:
             return self.redirect(f"/models/{quote(name)}", f"{name}@{alias} → version {version}")
 
         async def failed(message: str, status: int, form: Optional[FormData]) -> Response:
-            values = {k: str(v) for k, v in (form or {}).items() if isinstance(v, str)}
+            values = _text_values(form)
             warn = "refusing to move an alias" in message
             return await self.model_page(
                 request,
@@ -343,7 +366,12 @@ class Pages:
             # The library checks existence and use first, then asks; the form's
             # answer is the typed number (``ame model delete`` asks on the terminal).
             deleted = await run_in_threadpool(
-                lambda: self.registry.delete(name, version, confirm=lambda _q: typed == version)
+                lambda: self.registry.delete(
+                    name,
+                    version,
+                    confirm=lambda _q: typed == version,
+                    in_use=actions.deployment_users(self.config.project_root, self.config.store),
+                )
             )
             if not deleted:
                 raise AmeError(
@@ -363,7 +391,7 @@ class Pages:
         model = await run_in_threadpool(self.registry.get_model, name)
         context: dict[str, Any] = {"model": model, "kind": kind, "values": {}}
         if kind == "run":
-            context["runs"] = await run_in_threadpool(actions.runs_with_models, self.registry)
+            context["runs"] = await run_in_threadpool(runs_with_models, self.registry)
         else:
             context["files"] = actions.project_files(self.config.project_root)
         context["max_upload_mb"] = max(1, self.config.max_upload // (1024 * 1024))
@@ -388,24 +416,37 @@ class Pages:
             context = await self._new_version_context(name, kind)
         except Exception as exc:
             return self.render(request, "error.html", {"error": one_line(exc)}, 404)
-        context["values"] = {
-            k: str(v) for k, v in (form or {}).items() if isinstance(v, str) and k != "passphrase"
-        }
+        context["values"] = _text_values(form, secret="passphrase")
         context["error"] = message
         return self.render(request, "new_version.html", context, status)
 
-    async def create_from_files(self, request: Request) -> Response:
+    async def _version_form(
+        self,
+        request: Request,
+        kind: str,
+        action: Callable[[str, FormData], Awaitable[Response]],
+    ) -> Response:
+        """A new-version form's post: ``action(name, form)``, or the form again if refused."""
         name = request.path_params["name"]
 
-        async def register(form: FormData) -> Response:
+        async def failed(message: str, status: int, form: Optional[FormData]) -> Response:
+            return await self._version_failed(request, kind, message, status, form)
+
+        return await self.guarded(request, lambda form: action(name, form), failed)
+
+    async def _register_from(
+        self,
+        request: Request,
+        kind: str,
+        source_of: Callable[[FormData, Path], Awaitable[VersionSource]],
+    ) -> Response:
+        """Register what ``source_of(form, scratch folder)`` names, as ``ame model register``."""
+
+        async def register(name: str, form: FormData) -> Response:
             description = str(form.get("description", "")).strip() or None
             tags = actions.parse_tags(str(form.get("tags", "")))
             with scratch() as work:
-                paths = await save_uploads(uploads(form, "files"), work / "upload")
-                paths += actions.picked_paths(self.config.project_root, _strings(form, "picked"))
-                if not paths:
-                    raise BadFormError("choose files to upload or pick some from the project")
-                source = pick_source(files=paths)
+                source = await source_of(form, work)
                 version = await run_in_threadpool(
                     lambda: register_new_version(
                         self.registry, name, source, description=description, tags=tags
@@ -415,40 +456,30 @@ class Pages:
                 f"/models/{quote(name)}", f"registered {name} version {version.version}"
             )
 
-        async def failed(message: str, status: int, form: Optional[FormData]) -> Response:
-            return await self._version_failed(request, "files", message, status, form)
+        return await self._version_form(request, kind, register)
 
-        return await self.guarded(request, register, failed)
+    async def create_from_files(self, request: Request) -> Response:
+        async def source(form: FormData, work: Path) -> VersionSource:
+            paths = await save_uploads(uploads(form, "files"), work / "upload")
+            paths += actions.picked_paths(self.config.project_root, _strings(form, "picked"))
+            if not paths:
+                raise BadFormError("choose files to upload or pick some from the project")
+            return pick_source(files=paths)
+
+        return await self._register_from(request, "files", source)
 
     async def create_from_run(self, request: Request) -> Response:
-        name = request.path_params["name"]
-
-        async def register(form: FormData) -> Response:
+        async def source(form: FormData, work: Path) -> VersionSource:
             run_id = str(form.get("run", "")).strip()
             if not run_id:
                 raise BadFormError("choose the run whose model becomes the version")
             run_id, _, artifact = run_id.partition("/")
-            description = str(form.get("description", "")).strip() or None
-            tags = actions.parse_tags(str(form.get("tags", "")))
-            source = pick_source(run=run_id, artifact_path=artifact or None)
-            version = await run_in_threadpool(
-                lambda: register_new_version(
-                    self.registry, name, source, description=description, tags=tags
-                )
-            )
-            return self.redirect(
-                f"/models/{quote(name)}", f"registered {name} version {version.version}"
-            )
+            return pick_source(run=run_id, artifact_path=artifact or None)
 
-        async def failed(message: str, status: int, form: Optional[FormData]) -> Response:
-            return await self._version_failed(request, "run", message, status, form)
-
-        return await self.guarded(request, register, failed)
+        return await self._register_from(request, "run", source)
 
     async def create_encrypted(self, request: Request) -> Response:
-        name = request.path_params["name"]
-
-        async def register(form: FormData) -> Response:
+        async def register(name: str, form: FormData) -> Response:
             root = self.config.project_root
             method = str(form.get("key", "generate"))
             passphrase = str(form.get("passphrase", ""))
@@ -480,24 +511,14 @@ class Pages:
                     inner = [p for p in hooks_dir.iterdir() if p.is_dir()]
                     if len(inner) == 1 and not any(p.is_file() for p in hooks_dir.iterdir()):
                         hooks_dir = inner[0]
-                picked_hooks = actions.picked_paths(root, [str(form.get("hooks_picked", ""))])
-                if picked_hooks:
-                    if hooks_dir is not None:
-                        raise BadFormError(
-                            "give hook files by upload or from the project, not both"
-                        )
-                    hooks_dir = picked_hooks[0]
+                hooks_dir = _uploaded_or_picked(root, form, hooks_dir, "hooks_picked", "hook files")
                 manifest: Optional[Path] = None
                 manifest_upload = uploads(form, "manifest")
                 if manifest_upload:
                     manifest = (await save_uploads(manifest_upload[:1], work / "manifest"))[0]
-                picked_manifest = actions.picked_paths(root, [str(form.get("manifest_picked", ""))])
-                if picked_manifest:
-                    if manifest is not None:
-                        raise BadFormError(
-                            "give the manifest by upload or from the project, not both"
-                        )
-                    manifest = picked_manifest[0]
+                manifest = _uploaded_or_picked(
+                    root, form, manifest, "manifest_picked", "the manifest"
+                )
                 (work / "out").mkdir()
                 result = await run_in_threadpool(
                     lambda: actions.register_encrypted(
@@ -524,10 +545,7 @@ class Pages:
                 no_store=True,
             )
 
-        async def failed(message: str, status: int, form: Optional[FormData]) -> Response:
-            return await self._version_failed(request, "encrypted", message, status, form)
-
-        return await self.guarded(request, register, failed)
+        return await self._version_form(request, "encrypted", register)
 
     # --- deployments and runs -----------------------------------------------------------
 

@@ -86,12 +86,11 @@ def producer_tags(owner: Project, ds: DataSet) -> dict[str, str]:
 
 def stored_filter(owner: Project, ds: DataSet) -> str:
     """The MLflow run search that finds a stored copy of this version of ``ds``."""
+    from ame.registry.runs import tag_filter
+
     tags = producer_tags(owner, ds)
-    return (
-        f"tags.`{DATASET_TAG}` = '{tags[DATASET_TAG]}' and "
-        f"tags.`{HASH_TAG}` = '{tags[HASH_TAG]}' and tags.`{STORED_TAG}` = 'true' and "
-        "attributes.status = 'FINISHED'"
-    )
+    wanted = {DATASET_TAG: tags[DATASET_TAG], HASH_TAG: tags[HASH_TAG], STORED_TAG: "true"}
+    return f"{tag_filter(wanted)} and attributes.status = 'FINISHED'"
 
 
 def plan(project: Project, task: Task) -> list[Step]:
@@ -122,18 +121,9 @@ def plan(project: Project, task: Task) -> list[Step]:
 
 def find_stored(store: Store, step: Step) -> Optional[str]:
     """The run id of the newest finished producer run that stored this version, else None."""
-    from mlflow.tracking import MlflowClient
+    from ame.registry.runs import find_runs
 
-    client = MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
-    experiment = client.get_experiment_by_name(step.owner.name)
-    if experiment is None:
-        return None
-    found = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=step.search,
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
+    found = find_runs(store, step.owner.name, where=step.search)
     return found[0].info.run_id if found else None
 
 
@@ -163,14 +153,13 @@ def _staging(owner: Project, ds: DataSet) -> Path:
 
 def restore(store: Store, owner: Project, ds: DataSet, run_id: str) -> Path:
     """Download the stored files of ``run_id`` into the local cache."""
-    from mlflow.tracking import MlflowClient
+    from ame.registry.runs import download_run_artifacts
 
-    client = MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
     staging = _staging(owner, ds)
     try:
         download = Path(staging) / ".download"
         download.mkdir()
-        local = Path(client.download_artifacts(run_id, ARTIFACT_DIR, str(download)))
+        local = download_run_artifacts(store, run_id, ARTIFACT_DIR, download)
         for item in local.iterdir():
             os.replace(item, staging / item.name)
         shutil.rmtree(download)
@@ -184,8 +173,7 @@ def make_and_store(
     store: Store, step: Step, on_output: Optional[Callable[[str], None]] = None
 ) -> tuple[Path, str]:
     """Run the producer, store what it wrote in the artifact store, cache it; (path, run id)."""
-    from mlflow.tracking import MlflowClient
-
+    from ame.registry.runs import RunRecorder
     from ame.tasks import run_task
     from ame.tasks.datasets import variable_name
 
@@ -208,9 +196,9 @@ def make_and_store(
                 f"dataset '{ds.name}': producer task '{producer.name}' ended {run.status} "
                 f"(exit {run.exit_code}, run {run.run_id}); see `ame task logs {run.run_id}`"
             )
-        client = MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.registry_uri)
-        client.log_artifacts(run.run_id, str(staging), ARTIFACT_DIR)
-        client.set_tag(run.run_id, STORED_TAG, "true")
+        recorder = RunRecorder(store)
+        recorder.log_artifacts(run.run_id, str(staging), ARTIFACT_DIR)
+        recorder.set_tag(run.run_id, STORED_TAG, "true")
         return _install(owner, ds, staging, run.run_id), run.run_id
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -30,6 +30,7 @@ from ame import __version__
 from ame.backends.kubernetes.errors import ImageBuildError, KubernetesError
 from ame.backends.kubernetes.options import SERVING_PORT
 from ame.backends.kubernetes.pods import RUN_AS
+from ame.registry.resolved import ResolvedVersion
 from ame.spec.model import Task
 
 _TOOLS = {"poetry": ["poetry"], "pipenv": ["pipenv"]}
@@ -125,9 +126,13 @@ def runner_context(task: Task, out_dir: Path) -> BuildContext:
     return BuildContext(dockerfile.parent, dockerfile, runner_image(task))
 
 
-@dataclass(frozen=True)
-class ModelFiles:
-    """What a serving image needs from a version: its requirements and Python version."""
+@dataclass(frozen=True, kw_only=True)
+class ModelFiles(ResolvedVersion):
+    """What a serving image needs from a version: its requirements and Python version.
+
+    Which version it is, is the registry's one record of a resolved version
+    (an image always serves a registered one, so ``name`` and ``version`` are set).
+    """
 
     name: str
     version: str
@@ -165,7 +170,14 @@ def model_files(registry: object, ref: str) -> ModelFiles:
             python = ".".join(logged.split(".")[:2]) or python
         except Exception:  # older models: no python_env.yaml; the default Python serves them
             pass
-    return ModelFiles(record.name, record.version, requirements, python)
+    return ModelFiles(
+        uri=record.uri,
+        name=record.name,
+        version=record.version,
+        run_id=record.run_id,
+        requirements=requirements,
+        python=python,
+    )
 
 
 def serving_context(files: ModelFiles, project_name: str, out_dir: Path) -> BuildContext:

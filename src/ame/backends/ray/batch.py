@@ -23,10 +23,8 @@ import dataclasses
 import json
 import logging
 import os
-import queue
 import signal
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ame.backends.ray import entry as entry_mod
 from ame.backends.ray.cluster import META_KIND, META_NAMESPACE, META_PROJECT, META_TASK
+from ame.backends.ray.follow import final_info, follow, status_of
 from ame.batch.errors import BatchError
 
 if TYPE_CHECKING:
@@ -47,7 +46,6 @@ log = logging.getLogger(__name__)
 SPEC_ENV = "AME_RAY_BATCH"
 ENTRYPOINT = "python -m ame.backends.ray.batch"
 PROGRESS_EVERY_SECONDS = 1.0
-_TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
 class RayBatchError(BatchError):
@@ -88,7 +86,6 @@ def predict(
     refused or failed on the node (a schema mismatch is exit 2 there and here).
     """
     from ame.backends.ray import checks
-    from ame.tasks.process import StopSignals
 
     checks.check_store(store, cluster.nodes())
     spec = {
@@ -119,50 +116,35 @@ def predict(
         memory=None,
     )
     log.info("submitted Ray job %s", job_id)
-    from ame.backends.ray.jobs import _follow
-
-    chunks: queue.Queue[Optional[str]] = queue.Queue()
-    reader = threading.Thread(target=_follow, args=(cluster, job_id, chunks), daemon=True)
     summary: Optional[dict[str, Any]] = None
     error: Optional[dict[str, Any]] = None
     stopped: Optional[int] = None
-    pending = ""
+
+    def handle(line: str) -> None:
+        nonlocal summary, error
+        if not line.startswith(entry_mod.EVENT_PREFIX):
+            if line.strip() and on_output is not None:
+                on_output(line)
+            return
+        with contextlib.suppress(ValueError):
+            event = json.loads(line[len(entry_mod.EVENT_PREFIX) :])
+            kind = event.get("event")
+            if kind == "progress" and on_progress is not None:
+                on_progress(int(event["rows"]), event.get("total"))
+            elif kind == "summary":
+                summary = event["summary"]
+            elif kind == "error":
+                error = event
+
+    def tick(signum: Optional[int]) -> bool:
+        nonlocal stopped
+        if signum is not None and stopped is None:
+            stopped = signum
+            cluster.stop(job_id)
+        return False
+
     try:
-        with StopSignals() as stop:
-            reader.start()
-
-            def handle(line: str) -> None:
-                nonlocal summary, error
-                if not line.startswith(entry_mod.EVENT_PREFIX):
-                    if line.strip() and on_output is not None and not _ray_line(line):
-                        on_output(line)
-                    return
-                with contextlib.suppress(ValueError):
-                    event = json.loads(line[len(entry_mod.EVENT_PREFIX) :])
-                    kind = event.get("event")
-                    if kind == "progress" and on_progress is not None:
-                        on_progress(int(event["rows"]), event.get("total"))
-                    elif kind == "summary":
-                        summary = event["summary"]
-                    elif kind == "error":
-                        error = event
-
-            while True:
-                try:
-                    chunk = chunks.get(timeout=0.2)
-                except queue.Empty:
-                    chunk = ""
-                if chunk is None:
-                    break
-                pending += chunk
-                *lines, pending = pending.split("\n")
-                for line in lines:
-                    handle(line.rstrip("\r"))
-                if stop.signum is not None and stopped is None:
-                    stopped = stop.signum
-                    cluster.stop(job_id)
-            if pending:
-                handle(pending)
+        follow(cluster, job_id, handle, tick)
     except BaseException:
         with contextlib.suppress(Exception):
             cluster.stop(job_id)
@@ -173,33 +155,16 @@ def predict(
             "run again with --resume to continue",
             128 + stopped,
         )
-    info = _final_info(cluster, job_id)
+    info = final_info(cluster, job_id)
     if error is not None:
         raise RayBatchError(str(error.get("message")), int(error.get("exit_code") or 1))
     if summary is None:
-        status = str(getattr(info.status, "value", info.status))
         raise RayBatchError(
-            f"the Ray job {job_id} ended {status} without a result "
+            f"the Ray job {job_id} ended {status_of(info)} without a result "
             f"(exit code {info.driver_exit_code}): {str(info.message or '')[:300]}"
         )
     summary["ray_job_id"] = job_id
     return summary
-
-
-def _ray_line(line: str) -> bool:
-    from ame.backends.ray.jobs import _RAY_PREAMBLE
-
-    return bool(_RAY_PREAMBLE.match(line))
-
-
-def _final_info(cluster: RayCluster, job_id: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        info = cluster.info(job_id)
-        status = str(getattr(info.status, "value", info.status))
-        if status in _TERMINAL or time.monotonic() > deadline:
-            return info
-        time.sleep(0.2)
 
 
 # --- on the node ---------------------------------------------------------------------

@@ -66,17 +66,19 @@ def read_entry(key: str) -> dict[str, str]:
 
 
 def _fetch_dataset(run_id: str, where: Path) -> Path:
-    from mlflow.artifacts import download_artifacts
+    from ame.registry.runs import download_run_artifacts
+    from ame.registry.store import resolve_store
 
-    return Path(
-        download_artifacts(artifact_uri=f"runs:/{run_id}/{DATASET_ARTIFACT}", dst_path=str(where))
-    )
+    # The job's environment names the store (MLFLOW_TRACKING_URI), as for the task.
+    where.mkdir(parents=True, exist_ok=True)
+    return download_run_artifacts(resolve_store(), run_id, DATASET_ARTIFACT, where)
 
 
 def _store_dataset(run_id: str, folder: Path) -> None:
-    from mlflow.tracking import MlflowClient
+    from ame.registry.runs import RunRecorder
+    from ame.registry.store import resolve_store
 
-    MlflowClient().log_artifacts(run_id, str(folder), DATASET_ARTIFACT)
+    RunRecorder(resolve_store()).log_artifacts(run_id, str(folder), DATASET_ARTIFACT)
 
 
 def main() -> int:

@@ -13,17 +13,14 @@ exit code is the job's ``driver_exit_code``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
-import queue
-import re
+import os
 import signal
-import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from ame.backends.base import FAILED, FINISHED, KILLED, PENDING, RUNNING, TaskRequest
 from ame.backends.ray import entry as entry_mod
@@ -35,8 +32,8 @@ from ame.backends.ray.cluster import (
     META_TASK,
     RayCluster,
 )
+from ame.backends.ray.follow import GRACE_SECONDS, final_info, follow, status_of
 from ame.errors import TaskError
-from ame.tasks.process import StopSignals
 
 if TYPE_CHECKING:
     from ame.tasks.runner import TaskRun
@@ -46,29 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENTRYPOINT = "python -m ame.backends.ray.entry"
-GRACE_SECONDS = 30.0
 EXIT_TIMEOUT = 124
-_RAY_TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
-# Ray's own lines at the head of every job log, not the task's output.
-_RAY_PREAMBLE = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\s+\w+ job_manager\.py:\d+ -- "
-    r"|Running entrypoint for job )"
-)
-
-
-def _follow(cluster: RayCluster, job_id: str, out: queue.Queue[Optional[str]]) -> None:
-    """Push the job's log chunks into ``out`` until it ends (then ``None``)."""
-
-    async def pump() -> None:
-        async for chunk in cluster.tail(job_id):
-            out.put(chunk)
-
-    try:
-        asyncio.run(pump())
-    except Exception as exc:  # the job's end is read from its status anyway
-        log.debug("log stream of %s ended: %s", job_id, exc)
-    finally:
-        out.put(None)
 
 
 class RayTaskHandle:
@@ -110,13 +85,12 @@ class RayTaskHandle:
         """PENDING, RUNNING, or how it ended (FINISHED, FAILED, KILLED)."""
         if self._run is not None or self.job_id is None:
             return self._state
-        ray_status = str(self.cluster.info(self.job_id).status)
         return {
             "PENDING": PENDING,
             "RUNNING": RUNNING,
             "SUCCEEDED": FINISHED,
             "STOPPED": KILLED,
-        }.get(ray_status.rsplit(".", 1)[-1], FAILED)
+        }.get(status_of(self.cluster.info(self.job_id)), FAILED)
 
     @property
     def exit_code(self) -> Optional[int]:
@@ -135,7 +109,7 @@ class RayTaskHandle:
         """Check, produce datasets, create the run, upload and submit. Returns self."""
         from ame.backends.ray import checks, datasets, workdir
         from ame.tasks.environments import task_root
-        from ame.tasks.runner import KIND_TAG, git_commit, task_command
+        from ame.tasks.runner import task_command, task_run_tags
         from ame.tasks.secrets import Redactor, resolve_secrets
         from ame.tasks.tracking import open_tracker
 
@@ -157,23 +131,9 @@ class RayTaskHandle:
         tracker = self._tracker = r.tracker or open_tracker(store)
         datasets_in = datasets.ensure(self, tracker)
 
-        from ame import __version__
-
         experiment_id = tracker.ensure_experiment(project.name)
-        tags: dict[str, str] = {
-            KIND_TAG: "task",
-            "ame.task": task.name,
-            "ame.project": project.name,
-            "ame.version": __version__,
-            "ame.executor": task.executor.kind,
-            "ame.backend": "ray",
-            "mlflow.source.type": "LOCAL",
-            "mlflow.source.name": f"ame task run {task.name}",
-        }
-        commit = git_commit(root)
-        if commit:
-            tags["mlflow.source.git.commit"] = commit
-            tags["ame.git_commit"] = commit
+        tags = task_run_tags(project, task, root)
+        tags["ame.backend"] = "ray"
         tags.update(r.tags)
         run_id = self.run_id = tracker.create_run(
             experiment_id, r.run_name or task.name, {k: redact(v) for k, v in tags.items()}
@@ -226,6 +186,8 @@ class RayTaskHandle:
         self, run_id: str, experiment_id: str, command: str, datasets_in: dict[str, str]
     ) -> dict[str, str]:
         """The job's env_vars: the environment of a local run, without any secret."""
+        from ame.tasks.runner import SCHEDULE_ENV_TAGS
+
         r = self.request
         env = dict(r.store.env())
         env.update(
@@ -239,6 +201,8 @@ class RayTaskHandle:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # A fired command's schedule variables, which a local task inherits.
+        env.update({k: os.environ[k] for k in SCHEDULE_ENV_TAGS if k in os.environ})
         env.update(r.task.env)
         env.update(r.extra_env)
         spec = {
@@ -269,23 +233,18 @@ class RayTaskHandle:
         redact = self._redact or (lambda s: s)
         log_path = self.request.project.root / ".ame" / "logs" / run_id / LOG_ARTIFACT
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        chunks: queue.Queue[Optional[str]] = queue.Queue()
-        reader = threading.Thread(target=_follow, args=(self.cluster, job_id, chunks), daemon=True)
         reason: Optional[str] = None
         code: Optional[int] = None
         started_command: Optional[float] = None
+        stop_sent_at: Optional[float] = None
         status = FAILED
-        pending = ""
         try:
-            with log_path.open("a", encoding="utf-8") as log_file, StopSignals() as stop:
-                reader.start()
+            with log_path.open("a", encoding="utf-8") as log_file:
 
                 def emit(line: str) -> None:
                     nonlocal started_command
                     if line.startswith(entry_mod.EVENT_PREFIX):
                         started_command = started_command or self._event(line)
-                        return
-                    if _RAY_PREAMBLE.match(line):
                         return
                     line = redact(line)
                     log_file.write(line + "\n")
@@ -296,45 +255,36 @@ class RayTaskHandle:
                         except Exception:
                             log.exception("output callback failed")
 
-                stop_sent_at: Optional[float] = None
-                while True:
-                    try:
-                        chunk = chunks.get(timeout=0.2)
-                    except queue.Empty:
-                        chunk = ""
-                    if chunk is None:
-                        break
-                    pending += chunk
-                    *lines, pending = pending.split("\n")
-                    for line in lines:
-                        emit(line.rstrip("\r"))
+                def tick(signum: Optional[int]) -> bool:
+                    """Stop the job on a signal, a cancel or the timeout; give up after grace."""
+                    nonlocal reason, code, stop_sent_at
                     now = time.monotonic()
-                    if reason is None:
-                        if stop.signum is not None:
-                            reason = f"killed: interrupted by {signal.Signals(stop.signum).name}"
-                            code = 128 + stop.signum
-                        elif self._cancel is not None:
-                            reason = f"killed: {self._cancel}"
-                            code = 128 + signal.SIGTERM
-                        elif (
-                            self._timeout is not None
-                            and started_command is not None
-                            and now - started_command > self._timeout
-                        ):
-                            reason = f"killed: timeout of {self._timeout:g}s exceeded"
-                            code = EXIT_TIMEOUT
-                        if reason is not None:
-                            log.info("stopping Ray job %s: %s", job_id, reason)
-                            self.cluster.stop(job_id)
-                            stop_sent_at = now
-                    elif stop_sent_at is not None and now - stop_sent_at > GRACE_SECONDS:
-                        break
-                if pending:
-                    emit(pending)
+                    if reason is not None:
+                        return stop_sent_at is not None and now - stop_sent_at > GRACE_SECONDS
+                    if signum is not None:
+                        reason = f"killed: interrupted by {signal.Signals(signum).name}"
+                        code = 128 + signum
+                    elif self._cancel is not None:
+                        reason = f"killed: {self._cancel}"
+                        code = 128 + signal.SIGTERM
+                    elif (
+                        self._timeout is not None
+                        and started_command is not None
+                        and now - started_command > self._timeout
+                    ):
+                        reason = f"killed: timeout of {self._timeout:g}s exceeded"
+                        code = EXIT_TIMEOUT
+                    if reason is not None:
+                        log.info("stopping Ray job %s: %s", job_id, reason)
+                        self.cluster.stop(job_id)
+                        stop_sent_at = now
+                    return False
+
+                follow(self.cluster, job_id, emit, tick)
                 if reason is not None:
                     log_file.write(f"[ame] {reason}\n")
-            info = self._final_info(job_id)
-            ray_status = str(getattr(info.status, "value", info.status))
+            info = final_info(self.cluster, job_id)
+            ray_status = status_of(info)
             if reason is not None:
                 status, exit_code = KILLED, code if code is not None else 1
             elif info.driver_exit_code is not None:
@@ -385,15 +335,3 @@ class RayTaskHandle:
                 )
             return time.monotonic()
         return None
-
-    def _final_info(self, job_id: str) -> Any:
-        """The job's details once Ray says it ended (its log can close a moment before)."""
-        deadline = time.monotonic() + GRACE_SECONDS
-        while True:
-            info = self.cluster.info(job_id)
-            if (
-                str(getattr(info.status, "value", info.status)) in _RAY_TERMINAL
-                or time.monotonic() > deadline
-            ):
-                return info
-            time.sleep(0.2)

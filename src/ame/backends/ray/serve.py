@@ -37,6 +37,7 @@ from ame.errors import DeploymentError
 if TYPE_CHECKING:
     from ame.backends.base import DeployRequest
     from ame.backends.ray.cluster import RayCluster
+    from ame.serving.options import ServingOptions
     from ame.spec.model import Deployment
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,15 @@ class ServeSettings:
     ignored: list[str] = field(default_factory=list)
 
 
-def serve_settings(model: str, spec: Optional[Deployment]) -> ServeSettings:
+def serve_settings(
+    model: str, spec: Optional[Deployment], serving: Optional[ServingOptions] = None
+) -> ServeSettings:
     """What ame.yml's ``deployment`` of ``model`` means on Ray Serve.
+
+    ``serving`` is the merged ``ServingOptions`` (``ame.serving.options``:
+    flags, then ame.yml, then defaults) and decides the replica count and the
+    batching; without it ``spec`` alone is merged. ``spec`` still says the
+    Ray-only keys (resources, autoscaling, path) and which keys do nothing here.
 
     ``replicas`` is ``num_replicas``; ``autoscaling`` is Serve's autoscaler
     (``minReplicas``/``maxReplicas``/``targetOngoingRequests``, with
@@ -95,8 +103,12 @@ def serve_settings(model: str, spec: Optional[Deployment]) -> ServeSettings:
     actor: dict[str, Any] = {"num_cpus": DEFAULT_REPLICA_CPUS}
     ignored: list[str] = []
     where = f"models[{model}].deployment"
+    if serving is None:
+        from ame.serving.options import merge_options
+
+        serving = merge_options(None, spec)
     if spec is None:
-        options["num_replicas"] = 1
+        options["num_replicas"] = serving.workers
         options["ray_actor_options"] = actor
         return ServeSettings(options, None)
     res = spec.resources
@@ -115,7 +127,7 @@ def serve_settings(model: str, spec: Optional[Deployment]) -> ServeSettings:
         config: dict[str, Any] = {
             "min_replicas": low,
             "max_replicas": high,
-            "initial_replicas": min(max(spec.replicas, low), high),
+            "initial_replicas": min(max(serving.workers, low), high),
         }
         if scaling.target_ongoing_requests is not None:
             config["target_ongoing_requests"] = scaling.target_ongoing_requests
@@ -129,7 +141,7 @@ def serve_settings(model: str, spec: Optional[Deployment]) -> ServeSettings:
             )
         options["autoscaling_config"] = config
     else:
-        options["num_replicas"] = spec.replicas
+        options["num_replicas"] = serving.workers
     for key, value, why in (
         ("image", spec.image, "replicas run in the cluster nodes' Python environment"),
         ("ingressAnnotations", spec.ingress_annotations, "Ray Serve has no Ingress"),
@@ -146,12 +158,13 @@ def serve_settings(model: str, spec: Optional[Deployment]) -> ServeSettings:
     prefix = None
     if spec.path:
         prefix = "/" + spec.path.strip("/")
-    batching = spec.batching
+    # None leaves the replica's own default, which is the same one: an
+    # application deployed before stays byte-for-byte the same config.
     return ServeSettings(
         options,
         prefix,
-        max_batch_size=batching.max_batch_size if batching else None,
-        max_latency_ms=batching.max_latency_ms if batching else None,
+        max_batch_size=serving.max_batch_size if serving.given("max_batch_size") else None,
+        max_latency_ms=serving.max_latency_ms if serving.given("max_latency_ms") else None,
         ignored=ignored,
     )
 
@@ -251,7 +264,7 @@ class RayServe:
         ``ame.backends.ray.replica``): no replica restarts, no request fails.
         Other changes (replicas, resources, batching) are Serve's rolling update.
         """
-        settings = serve_settings(request.model, request.settings)
+        settings = serve_settings(request.model, request.settings, request.options)
         for line in settings.ignored:
             _warn_once(line)
         name = app_name(namespace, request.model)
