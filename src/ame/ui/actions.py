@@ -334,21 +334,17 @@ def deployments(project_root: Optional[Path], store: Store) -> list[DeploymentVi
     same). A cluster that cannot be reached is left out, with a log line: the
     page still shows what does answer.
     """
-    from ame.backends.select import choose_backend, configured_kinds, open_backend
+    from ame.backends.select import configured_kinds, deployments_everywhere
 
     project = _project(project_root)
-    found: list[DeploymentView] = []
-    for kind in configured_kinds(project):
-        if kind == "local" and project_root is None:
-            continue
-        try:
-            choice = choose_backend(kind, project)
-            backend = open_backend(choice, project_root, store.tracking_uri)
-            found.extend(backend.list_deployments())
-        except AmeError as exc:
-            if kind == "local":
-                raise
-            logger.warning("ame ui: the %s backend is not reachable: %s", kind, exc)
+    kinds = [k for k in configured_kinds(project) if k != "local" or project_root is not None]
+    if not kinds:  # a remote store with no project: nothing is deployed from here
+        return []
+    found, unreachable = deployments_everywhere(
+        project, project_root, store.tracking_uri, kinds=kinds
+    )
+    for backend in unreachable:
+        logger.warning("ame ui: the %s backend is not reachable: %s", backend.kind, backend.reason)
     return found
 
 
