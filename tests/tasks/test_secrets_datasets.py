@@ -117,6 +117,27 @@ def test_failed_producer_leaves_no_dataset(project: Project, task_store: Store) 
     assert [p for p in folder.iterdir() if p.is_dir()] == []
 
 
+def test_a_dataset_over_its_size_is_refused_and_nothing_kept(
+    project: Project, task_store: Store
+) -> None:
+    producer = custom("make_raw", 'head -c 2000 /dev/zero > "$AME_DATASET_RAW_DATA/big.bin"')
+    project.data_sets = [DataSet(name="raw-data", task=producer, size=1024)]
+    consumer = custom("consume", "true", data_sets=[Ref(name="raw-data")])
+    add(project, consumer)
+    with pytest.raises(
+        TaskError,
+        match=r"^dataset 'raw-data': its producer wrote 2k, over the dataset's size 1Ki "
+        r"\(dataSets\[\]\.size\); nothing of it was kept$",
+    ):
+        run_task(project, consumer, task_store)
+    folder = dataset_dir(project, project.data_sets[0]).parent
+    assert [p for p in folder.iterdir() if p.is_dir()] == []
+    # Within its size, the same producer's dataset is kept and read.
+    project.data_sets = [DataSet(name="raw-data", task=producer, size=4096)]
+    assert run_task(project, consumer, task_store).status == "FINISHED"
+    assert (dataset_dir(project, project.data_sets[0]) / "big.bin").stat().st_size == 2000
+
+
 def test_path_dataset_must_exist(project: Project, task_store: Store) -> None:
     project.data_sets = [DataSet(name="given", path="data/given")]
     consumer = custom("consume", 'ls "$AME_DATASET_GIVEN"', data_sets=[Ref(name="given")])

@@ -112,6 +112,7 @@ def _ensure(owner: Project, ds: DataSet, run_producer: Producer, stack: tuple[st
                     f"dataset '{ds.name}': producer task '{producer.name}' ended {run.status} "
                     f"(exit {run.exit_code}, run {run.run_id}); see `ame task logs {run.run_id}`"
                 )
+            check_size(ds, staging)
             record = {"dataset": ds.name, "producer": producer.name, "run_id": run.run_id}
             (staging / _COMPLETE).write_text(json.dumps(record))
             if final.exists():
@@ -121,3 +122,25 @@ def _ensure(owner: Project, ds: DataSet, run_producer: Producer, stack: tuple[st
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return final
+
+
+def check_size(ds: DataSet, produced: Path) -> None:
+    """Refuse a produced dataset larger than its ``size``: nothing of it is kept or stored.
+
+    In AME, ``size`` sized the volume a dataset was written to, so a producer
+    that wrote more failed. ame keeps datasets in its cache (and, on a cluster,
+    the artifact store) rather than a volume of that size, and holds the
+    producer to the same bound here, where the output is complete but not yet
+    kept: a runaway producer fails its dataset instead of filling the disk of
+    every later reader.
+    """
+    if ds.size is None:
+        return
+    total = sum(p.stat().st_size for p in produced.rglob("*") if p.is_file() and not p.is_symlink())
+    if total > ds.size:
+        from ame._system import format_bytes
+
+        raise TaskError(
+            f"dataset '{ds.name}': its producer wrote {format_bytes(total)}, over the dataset's "
+            f"size {format_bytes(ds.size)} (dataSets[].size); nothing of it was kept"
+        )

@@ -175,7 +175,7 @@ def make_and_store(
     """Run the producer, store what it wrote in the artifact store, cache it; (path, run id)."""
     from ame.registry.runs import RunRecorder
     from ame.tasks import run_task
-    from ame.tasks.datasets import variable_name
+    from ame.tasks.datasets import check_size, variable_name
 
     owner, ds = step.owner, step.dataset
     producer = ds.task
@@ -196,6 +196,7 @@ def make_and_store(
                 f"dataset '{ds.name}': producer task '{producer.name}' ended {run.status} "
                 f"(exit {run.exit_code}, run {run.run_id}); see `ame task logs {run.run_id}`"
             )
+        check_size(ds, staging)
         recorder = RunRecorder(store)
         recorder.log_artifacts(run.run_id, str(staging), ARTIFACT_DIR)
         recorder.set_tag(run.run_id, STORED_TAG, "true")

@@ -16,6 +16,7 @@ working_dir, and ``workdir.check_paths`` refuses the run when it would not.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from ame.backends.ray.jobs import RayTaskHandle
     from ame.spec.model import DataSet, Project, Task
     from ame.tasks.tracking import Tracker
+
+log = logging.getLogger(__name__)
 
 
 def declared_paths(project: Project, task: Task) -> dict[str, Path]:
@@ -103,6 +106,13 @@ def ensure(handle: RayTaskHandle, tracker: Tracker) -> dict[str, str]:
         if known is not None:
             found[variable] = known
             continue
+        if ds.size is not None:
+            log.warning(
+                "dataSets %s: size is checked where the dataset is produced on this machine "
+                "(the local and kubernetes backends); on Ray the producer's output is stored "
+                "unchecked",
+                ds.name,
+            )
         prefix = f"(dataset producer {ds.task.name}) "
         parent_output = r.on_output
         producer = RayTaskHandle(
