@@ -13,12 +13,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+
+from tests import helpers
 
 AME = str(Path(sys.executable).parent / "ame")
 
@@ -65,30 +66,12 @@ def start(
 def wait_until(
     condition: Callable[[], Any], timeout: float, what: str, log: Optional[Path] = None
 ) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (zombies count as dead)."""
+    """``tests.helpers.wait_until``, failing with the tail of ``log`` (a CLI or server output)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+        return helpers.wait_until(condition, timeout, what, interval=0.05)
+    except TimeoutError as exc:
+        tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+        raise AssertionError(f"{exc}\n{tail}") from None
 
 
 def sigkill(proc: subprocess.Popen[bytes]) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.faults.conftest import alive, ame, sigkill, start, wait_until
+from ame._system import pid_alive as alive
+from tests.faults.conftest import ame, sigkill, start, wait_until
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.faults.conftest import alive, ame, sigkill, start, wait_until, write_project
+from ame._system import pid_alive as alive
+from tests.faults.conftest import ame, sigkill, start, wait_until, write_project
 
 
 def _client(project: Path) -> Any:
