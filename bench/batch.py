@@ -16,6 +16,12 @@ inside it (start-up excluded, for ame and the plain loop), rows/s, peak RSS
 ``mlflow models predict``. Memory flat: ame's peak RSS at 1M rows against
 ``--small-rows`` rows.
 
+A fourth process, ``load only``, imports MLflow and loads the model, then
+exits: the start-up every scorer pays before its first row. ``mlflow models
+predict``'s wall over it is the most any one-process scorer could gain on
+``mlflow models predict`` here, even scoring in no time at all
+(``ceiling_vs_mlflow_models_predict``).
+
 Usage: .venv/bin/python bench/batch.py [--rows 1000000] [--small-rows 100000]
 Writes bench/results/batch.json.
 """
@@ -38,6 +44,14 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 FEATURES = [f"f{i}" for i in range(20)]
+
+LOAD_ONLY = textwrap.dedent(
+    """
+    import sys
+    import mlflow.pyfunc
+    mlflow.pyfunc.load_model(sys.argv[1])
+    """
+)
 
 PLAIN_LOOP = textwrap.dedent(
     """
@@ -154,6 +168,9 @@ def main() -> None:
             work,
         )  # fmt: skip
         results["mlflow_models_predict"].pop("stdout")
+        (work / "load.py").write_text(LOAD_ONLY)
+        results["load_only"] = run([sys.executable, str(work / "load.py"), str(model)], work)
+        results["load_only"].pop("stdout")
     rows = args.rows
     for name in ("ame", "plain_loop", "mlflow_models_predict"):
         r = results[name]
@@ -165,7 +182,9 @@ def main() -> None:
         "ame_vs_plain_loop_scoring": ame_r["rows_per_s_scoring"] / plain["rows_per_s_scoring"],
         "ame_vs_plain_loop_wall": ame_r["rows_per_s_wall"] / plain["rows_per_s_wall"],
         "ame_vs_mlflow_models_predict_wall": ame_r["rows_per_s_wall"] / mlf["rows_per_s_wall"],
+        "ceiling_vs_mlflow_models_predict": mlf["wall_s"] / results["load_only"]["wall_s"],
         "ame_peak_rss_growth_mib": ame_r["peak_rss_mib"] - results["ame_small"]["peak_rss_mib"],
+        "ame_peak_rss_growth_limit_mib": 0.2 * rows * (len(FEATURES) + 1) * 8 / 2**20,
     }
     report = {
         "rows": rows,
@@ -176,7 +195,7 @@ def main() -> None:
         "targets": {"ame_vs_plain_loop": 0.9, "ame_vs_mlflow_models_predict": 5.0},
     }
     print(f"{'':24} {'wall s':>8} {'scoring s':>10} {'rows/s (wall)':>14} {'peak RSS MiB':>13}")
-    for name in ("ame", "ame_small", "plain_loop", "mlflow_models_predict"):
+    for name in ("ame", "ame_small", "plain_loop", "mlflow_models_predict", "load_only"):
         r = results[name]
         scoring = f"{r['seconds']:.2f}" if "seconds" in r else "-"
         rate = f"{r.get('rows_per_s_wall', 0):,.0f}" if "rows_per_s_wall" in r else "-"

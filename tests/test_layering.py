@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("ame.serving",),
     ("ame.batch",),
     ("ame.backends",),
-    ("ame.lifecycle", "ame.reconcile"),
+    ("ame.lifecycle", "ame.reconcile", "ame.batch_section"),
     ("ame.schedule",),
     ("ame.ui",),
     ("ame.cli",),

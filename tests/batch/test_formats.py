@@ -125,3 +125,20 @@ def test_model_without_signature_gets_every_non_id_column(
           ScoreOptions(id_columns=("id",)))  # fmt: skip
     out = pd.read_parquet(tmp_path / "out.parquet")
     assert np.array_equal(out["prediction"], sk_model.model.predict(data[FEATURES]))
+
+
+def test_a_row_longer_than_a_read_block_is_read(tmp_path: Path, sk_model: SavedModel) -> None:
+    from ame.batch.inputs import BLOCK_BYTES
+
+    data = frame(50, seed=21)
+    data["note"] = "short"
+    data.loc[30, "note"] = "x" * (3 * BLOCK_BYTES)  # three blocks long
+    for suffix in (".csv", ".jsonl"):
+        source = write(data, tmp_path / f"long{suffix}")
+        out = tmp_path / f"out{suffix}.parquet"
+        summary = score(str(sk_model.path), str(source), out,
+                        ScoreOptions(id_columns=("id", "note")))  # fmt: skip
+        scored = read(out)
+        assert summary.rows == 50
+        assert scored["note"].str.len().tolist() == data["note"].str.len().tolist()
+        assert np.array_equal(scored["prediction"], sk_model.model.predict(data[FEATURES]))

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
+from pyarrow import csv
 
 from tests.batch.conftest import AME, FEATURES, SavedModel
 
@@ -16,14 +18,17 @@ WIDTH = 20  # a, b, c and 17 more float columns the model does not read
 
 
 def _input(path: Path, rows: int) -> int:
-    """A Parquet file of ``rows`` x (id + WIDTH doubles); returns its in-memory size in bytes."""
+    """A Parquet or CSV file of ``rows`` x (id + WIDTH doubles); its in-memory size in bytes."""
     rng = np.random.default_rng(rows)
     columns = {"id": pa.array(np.arange(rows, dtype=np.int64))}
     names = FEATURES + [f"x{i}" for i in range(WIDTH - len(FEATURES))]
     for name in names:
         columns[name] = pa.array(rng.normal(size=rows))
     table = pa.table(columns)
-    pq.write_table(table, path, row_group_size=100_000)
+    if path.suffix == ".csv":
+        csv.write_csv(table, path)
+    else:
+        pq.write_table(table, path, row_group_size=100_000)
     return int(table.nbytes)
 
 
@@ -56,11 +61,14 @@ def _peak_rss(model: Path, source: Path, output: Path) -> int:
     return int(record.read_text()) * 1024
 
 
-def test_peak_memory_is_flat_in_input_size(tmp_path: Path, sk_model: SavedModel) -> None:
-    _input(tmp_path / "small.parquet", 100_000)
-    big_size = _input(tmp_path / "big.parquet", 1_000_000)
-    small = _peak_rss(sk_model.path, tmp_path / "small.parquet", tmp_path / "small.out.parquet")
-    big = _peak_rss(sk_model.path, tmp_path / "big.parquet", tmp_path / "big.out.parquet")
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_peak_memory_is_flat_in_input_size(
+    tmp_path: Path, sk_model: SavedModel, suffix: str
+) -> None:
+    _input(tmp_path / f"small{suffix}", 100_000)
+    big_size = _input(tmp_path / f"big{suffix}", 1_000_000)
+    small = _peak_rss(sk_model.path, tmp_path / f"small{suffix}", tmp_path / "small.out.parquet")
+    big = _peak_rss(sk_model.path, tmp_path / f"big{suffix}", tmp_path / "big.out.parquet")
     assert pq.ParquetFile(tmp_path / "big.out.parquet").metadata.num_rows == 1_000_000
     growth = big - small
     assert growth < 0.2 * big_size, (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ame.batch.scorer import ScoreOptions, score
+from ame.batch.scorer import Probe, ScoreOptions, pays, score
 from ame.errors import PackageError
 from tests.batch.conftest import FEATURES, Project, SavedModel, ame, frame, write
 from tests.llm.llm_fake_server import FakeOpenAI
@@ -83,14 +84,47 @@ def test_chat_model_scores_prompts_with_bounded_concurrency(
     assert summary.workers == 1 and "already concurrent" in summary.workers_note
 
 
-def test_workers_give_the_same_bytes_as_one_process(tmp_path: Path, sk_model: SavedModel) -> None:
+def test_workers_that_pay_give_the_same_bytes_as_one_process(
+    tmp_path: Path, slow_model: Path
+) -> None:
+    """A model that takes its time per chunk (0.15 s) on cheap Parquet: the scorer is the
+    bottleneck, so two processes share it out, and write what one process writes."""
     from ame.batch.scorer import usable_cpus
 
-    write(frame(8000, seed=42), tmp_path / "in.parquet")
-    one = score(str(sk_model.path), str(tmp_path / "in.parquet"), tmp_path / "one.parquet",
-                ScoreOptions(chunk_rows=1000, id_columns=("id",)))  # fmt: skip
-    two = score(str(sk_model.path), str(tmp_path / "in.parquet"), tmp_path / "two.parquet",
-                ScoreOptions(chunk_rows=1000, id_columns=("id",), workers=2))  # fmt: skip
+    write(frame(2400, seed=42), tmp_path / "in.parquet")
+    options = ScoreOptions(chunk_rows=100, id_columns=("id",))
+    one = score(str(slow_model), str(tmp_path / "in.parquet"), tmp_path / "one.parquet", options)
+    two = score(str(slow_model), str(tmp_path / "in.parquet"), tmp_path / "two.parquet",
+                dataclasses.replace(options, workers=2))  # fmt: skip
     assert one.workers == 1
-    assert two.workers == min(2, usable_cpus())
+    assert two.workers == min(2, usable_cpus()), two.workers_note
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
+
+
+def test_workers_are_not_started_where_they_would_not_pay(
+    tmp_path: Path, sk_model: SavedModel
+) -> None:
+    """A model that predicts 1000 rows in microseconds: the chunks left would not pay for
+    the processes' start-up, or the reader is the bottleneck; one process, and why."""
+    write(frame(8000, seed=43), tmp_path / "in.parquet")
+    summary = score(str(sk_model.path), str(tmp_path / "in.parquet"), tmp_path / "o.parquet",
+                    ScoreOptions(chunk_rows=1000, id_columns=("id",), workers=2))  # fmt: skip
+    assert summary.workers == 1 and summary.rows == 8000
+    assert "start-up" in summary.workers_note or "bottleneck" in summary.workers_note
+
+
+@pytest.mark.parametrize(
+    ("probe", "load", "left", "expected", "why"),
+    [
+        (Probe(chunks=2, scoring=1.0, waiting=0.5), 1.0, 100, 1, "bottleneck"),
+        (Probe(chunks=2, scoring=0.2, waiting=0.0), 2.0, 10, 1, "start-up"),
+        (Probe(chunks=2, scoring=1.0, waiting=0.1), 2.0, 100, 4, ""),
+        (Probe(chunks=2, scoring=1.0, waiting=0.1), 2.0, None, 4, ""),  # rows in all unknown
+        (Probe(chunks=0, scoring=0.0, waiting=0.0), 2.0, 0, 1, "nothing left"),
+    ],
+)
+def test_pays_weighs_the_scoring_left_against_the_start_up(
+    probe: Probe, load: float, left: int | None, expected: int, why: str
+) -> None:
+    workers, note = pays(4, probe, load, left)
+    assert workers == expected and why in note

@@ -110,3 +110,65 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path: Path, sk_model: SavedModel
     summary = json.loads(done.stdout)
     assert (summary["errors"], summary["rows"], summary["input_rows"]) == (3, 997, 1000)
     assert summary["errors_file"] == str(tmp_path / "o.csv.errors.jsonl")
+
+
+def _late_bad_value(
+    tmp_path: Path, rows: int = 20_000, bad_row: int = 15_000
+) -> tuple[pd.DataFrame, Path]:
+    """A CSV whose column b is numbers, some padded with spaces, and 'oops' at ``bad_row``.
+
+    The bad value is blocks past the start, so the first chunks are read with b
+    parsed as a double and only then does reading go back to text.
+    """
+    data = frame(rows, seed=14)
+    text = data.astype({"b": object})
+    for i in (10, 9_000, 18_000):
+        text.loc[i, "b"] = f"  {float(data.loc[i, 'b'])!r} "
+    text.loc[bad_row, "b"] = "oops"
+    path = tmp_path / "late.csv"
+    text.to_csv(path, index=False)
+    return data, path
+
+
+def test_a_bad_value_far_into_a_csv_is_found_with_its_row(
+    tmp_path: Path, sk_model: SavedModel
+) -> None:
+    data, path = _late_bad_value(tmp_path)
+    out = tmp_path / "out.parquet"
+    with pytest.raises(SchemaMismatchError) as caught:
+        score(str(sk_model.path), str(path), out, ScoreOptions(chunk_rows=2000, id_columns=("id",)))
+    assert str(caught.value).startswith(
+        "row 15000 (id=16000): column 'b': 'oops' is not a valid double"
+    )
+
+    summary = score(
+        str(sk_model.path), str(path), out,
+        ScoreOptions(chunk_rows=2000, id_columns=("id",), on_error="skip"),
+    )  # fmt: skip
+    good = data.drop(index=[15_000])
+    scored = pd.read_parquet(out)
+    assert (summary.errors, summary.rows, summary.input_rows) == (1, 19_999, 20_000)
+    assert scored["id"].tolist() == good["id"].tolist()  # no chunk read twice or lost
+    assert np.array_equal(scored["prediction"], sk_model.model.predict(good[FEATURES]))
+
+
+def test_numbers_padded_with_spaces_score_the_same_either_way_a_csv_is_read(
+    tmp_path: Path, sk_model: SavedModel
+) -> None:
+    data, path = _late_bad_value(tmp_path)
+    clean = tmp_path / "clean.csv"
+    lines = path.read_text().splitlines()
+    lines[1 + 15_000] = lines[1 + 15_000].replace("oops", "0.5")  # now every value parses
+    clean.write_text("\n".join(lines) + "\n")
+    data.loc[15_000, "b"] = 0.5
+    options = ScoreOptions(chunk_rows=2000, id_columns=("id",), on_error="skip")
+    typed = pd.read_parquet(score(str(sk_model.path), str(clean), tmp_path / "a.parquet",
+                                  options).output)  # fmt: skip
+    assert np.array_equal(typed["prediction"], sk_model.model.predict(data[FEATURES]))
+    mixed = pd.read_parquet(score(str(sk_model.path), str(path), tmp_path / "b.parquet",
+                                  options).output)  # fmt: skip
+    # Rows 10, 9000 and 18000 (padded) are scored in both, read as numbers or as text.
+    assert mixed.set_index("id").loc[[1010, 10_000, 19_000], "prediction"].tolist() == (
+        typed.set_index("id").loc[[1010, 10_000, 19_000], "prediction"].tolist()
+    )
+    assert len(mixed) == 19_999

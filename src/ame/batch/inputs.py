@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,8 +37,16 @@ SUFFIXES = {
 }
 FORMATS = ("csv", "parquet", "jsonl")
 # Reader block: large enough for pyarrow's parsers to be fast, small beside a chunk.
-BLOCK_BYTES = 1 << 20
+# pyarrow's streaming CSV and JSON readers read up to 32 blocks ahead on their own
+# I/O thread, so the block, times 32, is what reading holds on top of the chunks:
+# at 1 MiB that was 50 MiB more at 1M rows than at 100k; at 256 KiB, 20 MiB, at
+# the same speed (bench/batch.py). A row longer than a block reads again with
+# blocks 4x larger, up to MAX_BLOCK_BYTES.
+BLOCK_BYTES = 256 << 10
+MAX_BLOCK_BYTES = 256 << 20
 _FINGERPRINT_BYTES = 1 << 20
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,17 @@ class _CountingFile:
         self._fh.close()
 
 
+class _ReadAgain(Exception):
+    """Reading must start again from the top, another way (``why`` says which)."""
+
+    def __init__(self, why: str, message: str) -> None:
+        super().__init__(message)
+        self.why = why  # "typed": a value did not parse as its type; "block": a row > a block
+
+
+_STRADDLING = "straddles two block boundaries"
+
+
 class ChunkReader:
     """Iterate over the input as tables of exactly ``chunk_rows`` rows (the last may be short).
 
@@ -159,6 +179,16 @@ class ChunkReader:
     of failing a whole reader block; the check converts them. Other CSV
     columns keep the types inferred from the first block of the first file, for
     every later block and file, so the output's schema never changes mid-run.
+
+    ``typed_columns`` (a subset of ``string_columns``, with the type the check
+    wants) are first parsed straight to that type: parsing to text and casting
+    after cost 40 % more on numeric files. A block with a value that does not
+    parse sends the whole read back to text for the rest of the run: reading
+    starts again from the top and the rows of chunks already yielded are
+    skipped, so the chunks are the same, and the bad value reaches the check
+    with its row number. The two ways agree on every value the check accepts
+    (it trims whitespace as the CSV parser does), so which one read a chunk
+    never shows in the output.
     """
 
     def __init__(
@@ -167,9 +197,12 @@ class ChunkReader:
         chunk_rows: int,
         *,
         string_columns: frozenset[str] = frozenset(),
+        typed_columns: Optional[dict[str, pa.DataType]] = None,
         columns: Optional[list[str]] = None,
     ) -> None:
         self.files = files
+        self.typed_columns = dict(typed_columns or {})
+        self.block_bytes = BLOCK_BYTES
         self.columns = columns
         self.chunk_rows = chunk_rows
         self.string_columns = string_columns
@@ -191,15 +224,39 @@ class ChunkReader:
         return min(1.0, self._bytes[0] / self.total_bytes)
 
     def __iter__(self) -> Iterator[pa.Table]:
+        yielded_rows = 0
+        while True:
+            try:
+                for table in self._chunks(skip=yielded_rows):
+                    yielded_rows += table.num_rows
+                    yield table
+                return
+            except _ReadAgain as again:
+                if again.why == "block":
+                    self.block_bytes *= 4
+                    log.debug("%s; reading again with %d-byte blocks", again, self.block_bytes)
+                else:
+                    log.debug("%s; reading the model's columns as text from the top", again)
+                    self.typed_columns = {}
+                self._bytes[0] = 0
+                self.rows_parsed = 0
 
+    def _chunks(self, skip: int) -> Iterator[pa.Table]:
+        """Chunks of ``chunk_rows`` rows, the first ``skip`` rows (whole chunks) left out."""
         pending: list[pa.RecordBatch] = []
         have = 0
-        yielded = False
+        yielded = skip > 0
         n = self.chunk_rows
         for batch in self._batches():
             if batch.num_rows == 0:
                 continue
             self.rows_parsed += batch.num_rows
+            if skip:
+                dropped = min(skip, batch.num_rows)
+                skip -= dropped
+                batch = batch.slice(dropped)
+                if batch.num_rows == 0:
+                    continue
             pending.append(batch)
             have += batch.num_rows
             while have >= n:
@@ -265,6 +322,7 @@ class ChunkReader:
                 except StopIteration:
                     break
                 except pa.ArrowInvalid as exc:
+                    self._read_again(f, exc)
                     raise InputError(f"{f.path}: {exc}") from exc
                 yield batch
         finally:
@@ -284,10 +342,10 @@ class ChunkReader:
 
                 types = dict(self._fixed_types or {})
                 for name in self.string_columns:
-                    types[name] = pa.string()
+                    types[name] = self.typed_columns.get(name, pa.string())
                 return csv.open_csv(
                     stream,
-                    read_options=csv.ReadOptions(block_size=BLOCK_BYTES, use_threads=True),
+                    read_options=csv.ReadOptions(block_size=self.block_bytes, use_threads=True),
                     convert_options=csv.ConvertOptions(
                         column_types=types,
                         strings_can_be_null=True,
@@ -299,13 +357,28 @@ class ChunkReader:
             schema = pa.schema(list(self._fixed_types.items())) if self._fixed_types else None
             return json.open_json(
                 stream,
-                read_options=json.ReadOptions(block_size=BLOCK_BYTES, use_threads=True),
+                read_options=json.ReadOptions(block_size=self.block_bytes, use_threads=True),
                 parse_options=json.ParseOptions(
                     explicit_schema=schema, unexpected_field_behavior="infer"
                 ),
             )
-        except (pa.ArrowInvalid, OSError) as exc:
+        except pa.ArrowInvalid as exc:
+            self._read_again(f, exc)
             raise InputError(f"cannot read {f.path} as {f.format.upper()}: {exc}") from exc
+        except OSError as exc:
+            raise InputError(f"cannot read {f.path} as {f.format.upper()}: {exc}") from exc
+
+    def _read_again(self, f: InputFile, exc: pa.ArrowInvalid) -> None:
+        """Raise ``_ReadAgain`` when another way of reading may get past ``exc``; else return."""
+        if _STRADDLING in str(exc):
+            if self.block_bytes >= MAX_BLOCK_BYTES:
+                raise InputError(
+                    f"{f.path}: a row is longer than {MAX_BLOCK_BYTES >> 20} MiB, the most ame "
+                    "reads as one row"
+                ) from exc
+            raise _ReadAgain("block", f"{f.path}: a row is longer than {self.block_bytes} bytes")
+        if f.format == "csv" and self.typed_columns:
+            raise _ReadAgain("typed", f"{f.path}: {exc}")
 
 
 def _csv_header(path: Path) -> list[str]:

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ from ame.batch.inputs import ChunkReader, InputFile, estimate_rows, resolve_inpu
 from ame.batch.model import BatchModel, load_for_worker, load_model
 from ame.batch.outputs import errors_path, output_format, output_table, write_final, write_part
 from ame.batch.parts import ChunkRecord, PartStore
+from ame.batch.prefetch import prefetched
 from ame.batch.signature import Conformed, Conformer, input_schema
 from ame.errors import AmeError
 
@@ -119,10 +120,21 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+# Chunks scored in this process before deciding whether workers pay: the first
+# one's wait on the reader is its start-up, so two more are timed.
+PROBE_CHUNKS = 3
+# The scorer waiting on the reader more than this share of its time: reading is
+# the bottleneck, and processes that predict faster would only wait longer.
+READER_BOUND = 0.25
+
+
 def plan_workers(
     requested: int, model: BatchModel, estimated_rows: Optional[int], chunk_rows: int
 ) -> tuple[int, str]:
-    """How many processes to really use, and why not more (empty when as asked)."""
+    """How many processes may be used, before any chunk is scored; why not more.
+
+    ``pays`` decides after the first chunks whether that many really are used.
+    """
     if requested <= 1:
         return 1, ""
     if model.is_llm:
@@ -139,6 +151,44 @@ def plan_workers(
         )
     note = f"{cpus} CPU(s) usable, so {n} worker(s)" if n < requested else ""
     return n, note
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How the first chunks went in this process: time scoring, time waiting on the reader."""
+
+    chunks: int
+    scoring: float
+    waiting: float
+
+
+def pays(
+    n: int, probe: Probe, load_seconds: float, chunks_left: Optional[int]
+) -> tuple[int, str]:
+    """``n`` workers, or 1 with the reason, from the first chunks' timing.
+
+    Workers only share out the scoring; the reading stays in this process. So
+    they pay when the scorer, not the reader, is what takes the time, and when
+    the scoring left, split ``n`` ways, saves more than the workers' start-up
+    (each loads the model: about ``load_seconds``, in parallel).
+    """
+    if probe.chunks == 0 or probe.scoring <= 0:
+        return 1, "nothing left to score after the first chunks"
+    if probe.waiting > READER_BOUND * probe.scoring:
+        share = probe.waiting / (probe.waiting + probe.scoring)
+        return 1, (
+            f"reading the input is the bottleneck (the scorer waited on it {share:.0%} of the "
+            "time): processes that predict faster would only wait longer"
+        )
+    if chunks_left is not None:
+        per_chunk = probe.scoring / probe.chunks
+        saved = chunks_left * per_chunk * (1 - 1 / n)
+        if saved < 1.5 * load_seconds:
+            return 1, (
+                f"about {chunks_left} chunk(s) left at {per_chunk:.2f}s each: {n} processes "
+                f"would save {saved:.1f}s, less than their start-up (~{load_seconds:.1f}s)"
+            )
+    return n, ""
 
 
 def score(
@@ -198,12 +248,18 @@ def score(
                 files,
                 options.chunk_rows,
                 string_columns=conformer.string_columns(),
+                typed_columns=conformer.parse_types(),
                 columns=conformer.wanted_columns(),
             )
+            chunks = run.chunks_of(reader)
             if workers > 1:
-                run.pooled(reader, workers)
+                probe = run.inline(chunks, limit=PROBE_CHUNKS)
+                workers, note = pays(workers, probe, load_seconds, run.chunks_left())
+                log.debug("after %s: %d worker(s) %s", probe, workers, note)
+            if workers > 1:
+                run.pooled(chunks, workers)
             else:
-                run.inline(reader)
+                run.inline(chunks)
             parts = [store.part(i) for i in range(run.chunks)]
             written = write_final(parts, out, fmt, run.empty_schema())
             errors_file = (
@@ -281,13 +337,17 @@ class _Run:
         ids = [f for f in (self._schema or pa.schema([])) if f.name in self.options.id_columns]
         return pa.schema(ids) if self.options.id_columns else pa.schema([("row", pa.int64())])
 
-    def _chunks(self, reader: ChunkReader) -> Any:
-        """(index, first row, chunk) for the chunks still to do; counts the ones already done."""
+    def chunks_of(self, reader: ChunkReader) -> Iterator[tuple[int, int, pa.Table]]:
+        """(index, first row, chunk) for the chunks still to do; counts the ones already done.
+
+        One iterator for the whole run: the first chunks may be scored here and
+        the rest by workers, each chunk read once.
+        """
         self._reader = reader
         if self.on_progress is not None:
             self.on_progress(0, self.estimated)  # the model is loaded: scoring starts now
         first_row = 0
-        for index, chunk in enumerate(reader):
+        for index, chunk in enumerate(prefetched(reader)):
             if index == 0:
                 self._schema = chunk.schema
                 missing = [c for c in self.options.id_columns if c not in chunk.column_names]
@@ -326,16 +386,40 @@ class _Run:
             return max(self.input_rows, self.estimated) if self.estimated is not None else None
         return max(self.input_rows, round(reader.rows_parsed / fraction))
 
-    def inline(self, reader: ChunkReader) -> None:
+    def chunks_left(self) -> Optional[int]:
+        """Chunks still to read, from the estimate of the rows in all (None: unknown)."""
+        total = self._total()
+        if total is None:
+            return None
+        return max(0, -(-(total - self.rows_read) // self.options.chunk_rows))
+
+    def inline(
+        self, chunks: Iterator[tuple[int, int, pa.Table]], limit: Optional[int] = None
+    ) -> Probe:
+        """Score ``chunks`` in this process (the first ``limit`` only, when given), timed."""
         predictor = self.model.predictor
-        for index, first_row, chunk in self._chunks(reader):
+        scored = 0
+        scoring = waiting = 0.0
+        while limit is None or scored < limit:
+            asked = time.perf_counter()
+            item = next(chunks, None)
+            if item is None:
+                break
+            index, first_row, chunk = item
+            started = time.perf_counter()
+            if scored:  # the first wait is the reader's start-up, not its pace
+                waiting += started - asked
             record = process_chunk(
                 predictor, self.conformer, chunk, index, first_row, self.options, self.store
             )
             self.store.finish_chunk(record)
             self._count(record, chunk.num_rows)
+            if scored:
+                scoring += time.perf_counter() - started
+            scored += 1
+        return Probe(chunks=max(0, scored - 1), scoring=scoring, waiting=waiting)
 
-    def pooled(self, reader: ChunkReader, workers: int) -> None:
+    def pooled(self, chunks: Iterator[tuple[int, int, pa.Table]], workers: int) -> None:
         """The same loop with ``predict`` in ``workers`` processes, at most 2 chunks each in flight.
 
         Processes are spawned, not forked: the parent holds MLflow's threads and
@@ -370,7 +454,7 @@ class _Run:
                     self.store.finish_chunk(record)
                     self._count(record, rows)
 
-            for index, first_row, chunk in self._chunks(reader):
+            for index, first_row, chunk in chunks:
                 while len(running) >= 2 * workers:
                     collect(block=True)
                 if failures:

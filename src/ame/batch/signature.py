@@ -133,6 +133,23 @@ class Conformer:
         """Input columns a CSV reader should leave as text for this check to convert."""
         return frozenset(c.source for c in self.columns if c.source and c.type is not None)
 
+    def parse_types(self) -> dict[str, pa.DataType]:
+        """The ``string_columns`` a CSV reader may parse straight to their numeric type.
+
+        Only numbers: there the CSV parser and this check's cast agree on every
+        value (the check trims whitespace, as the parser does), so a chunk
+        scores the same whichever way it was read. Booleans, dates and text
+        stay text for the check to convert.
+        """
+        import pyarrow as pa
+
+        numeric = (pa.int32(), pa.int64(), pa.float32(), pa.float64())
+        return {
+            c.source: c.type
+            for c in self.columns
+            if c.source and c.type is not None and c.type in numeric
+        }
+
     def conform(self, table: pa.Table, first_row: int) -> Conformed:
         """The model input for ``table`` (rows ``first_row`` onwards of the whole input)."""
         import numpy as np
@@ -245,10 +262,13 @@ def _convert(arr: pa.Array, column: _Column) -> tuple[pa.Array, list[tuple[int, 
         return arr, []
     problems: list[tuple[int, str]] = []
     if arr.type != target:
+        shown = arr
+        if _is_text(arr.type) and (pa.types.is_integer(target) or pa.types.is_floating(target)):
+            arr = pc.utf8_trim_whitespace(arr)  # " 2.5" is 2.5, as pyarrow's CSV parser reads it
         try:
             arr = pc.cast(arr, target, safe=True)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            arr, problems = _convert_slowly(arr, target)
+            arr, problems = _convert_slowly(arr, target, shown)
     if arr.null_count and column.required and not _nullable(target):
         nulls = pc.is_null(arr).to_numpy(zero_copy_only=False)
         seen = {i for i, _ in problems}
@@ -261,12 +281,24 @@ def _convert(arr: pa.Array, column: _Column) -> tuple[pa.Array, list[tuple[int, 
     return arr, problems
 
 
-def _convert_slowly(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[tuple[int, str]]]:
-    """Value by value: only for a column whose vectorised cast failed, to find its bad rows."""
+def _is_text(arrow_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+
+
+def _convert_slowly(
+    arr: pa.Array, target: pa.DataType, shown: pa.Array
+) -> tuple[pa.Array, list[tuple[int, str]]]:
+    """Value by value: only for a column whose vectorised cast failed, to find its bad rows.
+
+    ``shown`` holds the values as the input had them, for the reasons.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     values = arr.to_pylist()
+    originals = shown.to_pylist()
     out: list[Any] = []
     problems: list[tuple[int, str]] = []
     for i, value in enumerate(values):
@@ -277,7 +309,7 @@ def _convert_slowly(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[
             out.append(pc.cast(pa.array([value], arr.type), target, safe=True)[0].as_py())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             out.append(None)
-            problems.append((i, f"{value!r} is not a valid {target}"))
+            problems.append((i, f"{originals[i]!r} is not a valid {target}"))
     return pa.array(out, target), problems
 
 

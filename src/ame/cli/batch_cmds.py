@@ -343,23 +343,32 @@ def _schedule_note(root: Path, model: str, schedule: str) -> Optional[str]:
     )
 
 
-def _say_batch_runs_here(project: Any) -> None:
-    """One line when the project's backend is a cluster: ``ame batch`` itself runs here.
+def _batch_backend(flag: Optional[str], project: Any, tracking_uri: Optional[str]) -> Any:
+    """The backend ``ame batch`` runs on: the Ray backend (announced), or None for here.
 
-    Its built-in scorer on Ray is ``ame predict --backend ray``; on Kubernetes a
-    batchInference schedule is a CronJob (``ame render kubernetes``).
+    The choice is every command's (``--backend``, AME_BACKEND, ame.yml, local).
+    On Ray the built-in scorer and the section's task run as Ray jobs; any
+    other cluster backend runs the section here, said in one line.
     """
-    from ame.backends.select import choose_backend
-    from ame.errors import AmeError
+    from ame.backends.select import choose_backend, open_backend
+    from ame.cli.backend_cmds import announce
 
-    try:
-        kind = choose_backend(None, project).kind
-    except AmeError:
-        return
-    if kind == "local":
+    choice = choose_backend(flag, project)
+    if choice.kind == "ray":
+        announce(choice)
+        return open_backend(choice, project.root, tracking_uri)
+    _say_batch_runs_here(choice.kind)
+    return None
+
+
+def _say_batch_runs_here(kind: str) -> None:
+    """One line when the backend is a cluster ``ame batch`` does not run on (Kubernetes).
+
+    There a batchInference schedule is a CronJob (``ame render kubernetes``).
+    """
+    if kind in ("local", "ray"):
         return
     where = {
-        "ray": "score on the cluster with `ame predict M -i IN -o OUT --backend ray`",
         "kubernetes": "its schedule runs on the cluster as a CronJob (`ame render kubernetes`)",
     }.get(kind, "")
     common.err_console.print(
@@ -381,22 +390,33 @@ def batch(
     file: FileOption = None,
     tracking_uri: TrackingUriOption = None,
     as_json: JsonOption = False,
+    backend: Annotated[
+        Optional[str],
+        typer.Option(
+            "--backend",
+            help="Where to run: local, or ray (the scorer, or the section's task, as a Ray job; "
+            "the node must reach the input and output; --workers is the job's CPUs). "
+            "Default: AME_BACKEND, ame.yml, local.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run MODEL's batchInference section on its champion: the built-in scorer, or its task.
 
-    The run is tracked in the project's experiment (rows, seconds, version, the output).
+    The run is tracked in the project's experiment (rows, seconds, version, the output),
+    here or on the Ray backend.
 
     Example: [bold]ame batch iris[/bold]
     """
     from ame.batch.memory import settle_allocators
-    from ame.batch.project import run_batch, section_of
+    from ame.batch_section import run_batch, section_of
     from ame.registry.store import resolve_store
     from ame.spec import load_project
 
     project = load_project(file)
     store = resolve_store(tracking_uri, project_root=project.root)
     _, section = section_of(project, model)
-    _say_batch_runs_here(project)
+    engine = _batch_backend(backend, project, tracking_uri)
     if section.schedule:
         note = _schedule_note(project.root, model, str(section.schedule))
         if note:
@@ -419,10 +439,13 @@ def batch(
             on_output=on_output,
             on_progress=on_progress,
             cpu_only=cpu_only,
+            backend=engine,
         )
     finally:
         close()
     data = result.to_dict()
+    if result.ray_job_id and not as_json:
+        common.err_console.print(f"Ray job {result.ray_job_id}", style="dim", highlight=False)
     if as_json:
         print_json(data)
         return

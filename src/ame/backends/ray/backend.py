@@ -96,6 +96,7 @@ class RayBackend:
         *,
         on_progress: Optional[Callable[[int, Optional[int]], None]] = None,
         on_output: Optional[Callable[[str], None]] = None,
+        on_submitted: Optional[Callable[[str], None]] = None,
     ) -> dict[str, Any]:
         """Batch scoring as one Ray job running ame's streaming scorer (``ray.batch``)."""
         from ame.backends.ray import batch
@@ -109,6 +110,7 @@ class RayBackend:
             store,
             on_progress=on_progress,
             on_output=on_output,
+            on_submitted=on_submitted,
         )
 
     def status(self) -> EngineStatus:

@@ -79,11 +79,15 @@ def predict(
     *,
     on_progress: Optional[Callable[[int, Optional[int]], None]] = None,
     on_output: Optional[Callable[[str], None]] = None,
+    on_submitted: Optional[Callable[[str], None]] = None,
 ) -> dict[str, Any]:
     """Score ``input`` into ``output`` with ``model`` as a Ray job; the summary as a dict.
 
-    Raises ``RayBatchError`` with the scorer's message and exit code when it
-    refused or failed on the node (a schema mismatch is exit 2 there and here).
+    ``on_submitted(job_id)`` is called once the job is submitted, before it is
+    followed, so a caller tracking the run (``ame batch``) records the job id
+    even when the job then fails. Raises ``RayBatchError`` with the scorer's
+    message and exit code when it refused or failed on the node (a schema
+    mismatch is exit 2 there and here).
     """
     from ame.backends.ray import checks
 
@@ -144,6 +148,8 @@ def predict(
         return False
 
     try:
+        if on_submitted is not None:
+            on_submitted(job_id)
         follow(cluster, job_id, handle, tick)
     except BaseException:
         with contextlib.suppress(Exception):

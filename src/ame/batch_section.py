@@ -14,6 +14,12 @@ an artifact:
 
 The champion is resolved once, up front, so an alias moved during the run
 does not change what is scored.
+
+Given a cluster ``backend`` (the Ray backend), the same two ways run there:
+the built-in scorer as the backend's batch-scoring job (``predict``), the
+task through its ``run_task``. What is recorded stays the submitting ame's
+business, as here, so a run on Ray is tracked exactly like a local one, plus
+``ame.backend`` and ``ame.ray_job_id``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -30,6 +36,7 @@ from ame.batch.scorer import Progress, ScoreOptions, ScoreSummary, score
 from ame.errors import AliasNotFoundError, TaskFailedError
 
 if TYPE_CHECKING:
+    from ame.backends.base import Backend
     from ame.registry.store import Store
     from ame.spec.model import BatchInference, Model, Project, Task
     from ame.tasks.runner import TaskRun
@@ -37,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH_TAG = "ame.batch"
+BACKEND_TAG = "ame.backend"
+RAY_JOB_TAG = "ame.ray_job_id"
 DEFAULT_OUTPUT = "predictions.parquet"
 
 
@@ -53,9 +62,12 @@ class BatchRun:
     task: Optional[str] = None
     summary: Optional[ScoreSummary] = None
     note: str = ""
+    ray_job_id: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "summary"}
+        if self.ray_job_id is None:  # a local run's JSON is as it always was
+            del data["ray_job_id"]
         data["seconds"] = round(self.seconds, 3)
         if self.summary is not None:
             data["errors"] = self.summary.errors
@@ -113,17 +125,65 @@ def run_batch(
     on_output: Optional[Callable[[str], None]] = None,
     on_progress: Optional[Progress] = None,
     cpu_only: bool = False,
+    backend: Optional[Backend] = None,
 ) -> BatchRun:
-    """Run ``model_name``'s batchInference section on its champion; see the module docstring."""
+    """Run ``model_name``'s batchInference section on its champion; see the module docstring.
+
+    ``backend`` None runs it on this machine; a cluster backend (Ray) runs the
+    scorer or the task there, the node reaching the input and output paths.
+    """
     model, section = section_of(project, model_name)
     version = champion(store, model)
     out = output_path(project, model, section)
     out.parent.mkdir(parents=True, exist_ok=True)
     if section.task is not None:
         return _run_task(project, model, section, section.task, store, version, out, on_output,
-                         cpu_only)  # fmt: skip
+                         cpu_only, backend)  # fmt: skip
     source = _input(project, section, store, on_output, cpu_only)
-    return _run_scorer(project, model, store, version, source, out, options, on_progress)
+    return _run_scorer(project, model, store, version, source, out, options, backend,
+                       on_progress, on_output)  # fmt: skip
+
+
+def _score(
+    backend: Optional[Backend],
+    ref: str,
+    source: str,
+    out: Path,
+    options: ScoreOptions,
+    store: Store,
+    on_progress: Optional[Progress],
+    on_output: Optional[Callable[[str], None]],
+    tag: Callable[[str, str], None],
+) -> ScoreSummary:
+    """The built-in scorer, here (``backend`` None) or as ``backend``'s batch-scoring job.
+
+    ``tag`` records on the tracked run what only the scoring knows: where it
+    ran and, on Ray, the job's id as soon as it is submitted.
+    """
+    if backend is None:
+        return score(ref, source, out, options, tracking_uri=store.tracking_uri,
+                     on_progress=on_progress)  # fmt: skip
+    predict = getattr(backend, "predict", None)
+    if predict is None:
+        raise BatchError(f"the {backend.name} backend does not run batch scoring")
+    tag(BACKEND_TAG, backend.name)
+    data: dict[str, Any] = predict(
+        ref,
+        source,
+        out,
+        options,
+        store,
+        on_progress=on_progress,
+        on_output=on_output,
+        on_submitted=lambda job_id: tag(RAY_JOB_TAG, job_id),
+    )
+    return _summary_of(data)
+
+
+def _summary_of(data: dict[str, Any]) -> ScoreSummary:
+    """The ``ScoreSummary`` a scoring job reported as JSON (its extra keys left out)."""
+    known = {f.name for f in fields(ScoreSummary)}
+    return ScoreSummary(**{k: v for k, v in data.items() if k in known})
 
 
 def _input(
@@ -135,8 +195,7 @@ def _input(
 ) -> str:
     """The path to score: the section's ``input`` (relative to the project) or its dataset."""
     if section.input is not None:
-        given = Path(section.input).expanduser()
-        return str(given if given.is_absolute() else project.root / given)
+        return _input_path(project, section.input)
     assert section.data_set is not None
     from ame.spec.model import Task
     from ame.tasks.datasets import ensure_datasets, variable_name
@@ -151,6 +210,34 @@ def _input(
     return variables[variable_name(section.data_set.name)]
 
 
+def _input_path(project: Project, given: str) -> str:
+    """The section's ``input``, relative to the project unless absolute."""
+    path = Path(given).expanduser()
+    return str(path if path.is_absolute() else project.root / path)
+
+
+def _path_dataset(project: Project, ref: Any) -> dict[str, str]:
+    """A ``path:`` dataset (no producer) as ``AME_DATASET_<NAME>``: its path on this machine.
+
+    A cluster backend sets the variable for produced datasets only (the node
+    downloads them); a path dataset travels in the job's working_dir unnamed.
+    The section's task is told where, as locally: the node reaches the
+    project's paths (one host, or shared storage), as for ``AME_OUTPUT``.
+    """
+    from ame.spec.loader import resolve_data_set
+    from ame.spec.model import Task
+    from ame.tasks.datasets import ensure_datasets
+
+    _, ds = resolve_data_set(project, ref)
+    if ds.task is not None:
+        return {}
+
+    def no_producer(*_: Any) -> TaskRun:
+        raise AssertionError("a path dataset has no producer")
+
+    return ensure_datasets(project, Task(name=f"batch.{ds.name}", data_sets=[ref]), no_producer)
+
+
 def _run_scorer(
     project: Project,
     model: Model,
@@ -159,8 +246,14 @@ def _run_scorer(
     source: str,
     out: Path,
     options: ScoreOptions,
+    backend: Optional[Backend],
     on_progress: Optional[Progress],
+    on_output: Optional[Callable[[str], None]],
 ) -> BatchRun:
+    """Score (``_score``) inside one tracked MLflow run: its tags, params and results.
+
+    The one place a built-in scorer's run is recorded, wherever the scoring ran.
+    """
     from ame.registry.resolve import client_for
     from ame.registry.store import activate, ensure_experiment
 
@@ -177,6 +270,13 @@ def _run_scorer(
     }
     run_id = client.create_run(experiment, run_name=f"batch {model.name}", tags=tags).info.run_id
     status = "FAILED"
+    job: dict[str, str] = {}
+
+    def tag(key: str, value: str) -> None:
+        client.set_tag(run_id, key, value)
+        if key == RAY_JOB_TAG:
+            job["id"] = value
+
     try:
         for key, value in {
             "model": f"models:/{model.name}/{version}",
@@ -186,14 +286,8 @@ def _run_scorer(
             "on_error": options.on_error,
         }.items():
             client.log_param(run_id, key, value)
-        summary = score(
-            f"{model.name}/{version}",
-            source,
-            out,
-            options,
-            tracking_uri=store.tracking_uri,
-            on_progress=on_progress,
-        )
+        summary = _score(backend, f"{model.name}/{version}", source, out, options, store,
+                         on_progress, on_output, tag)  # fmt: skip
         _log_result(client, run_id, out, summary.rows, summary.seconds, summary.errors)
         if summary.errors_file:
             client.log_artifact(run_id, summary.errors_file, "output")
@@ -208,6 +302,7 @@ def _run_scorer(
         rows=summary.rows,
         seconds=summary.seconds,
         summary=summary,
+        ray_job_id=job.get("id"),
     )
 
 
@@ -232,9 +327,9 @@ def _run_task(
     out: Path,
     on_output: Optional[Callable[[str], None]],
     cpu_only: bool,
+    backend: Optional[Backend] = None,
 ) -> BatchRun:
     from ame.registry.resolve import client_for
-    from ame.tasks.runner import run_task
 
     env = {
         "AME_MODEL_NAME": model.name,
@@ -243,24 +338,33 @@ def _run_task(
         "AME_OUTPUT": str(out),
     }
     if section.input is not None:
-        given = Path(section.input).expanduser()
-        env["AME_INPUT"] = str(given if given.is_absolute() else project.root / given)
+        env["AME_INPUT"] = _input_path(project, section.input)
     if section.data_set is not None and all(
         str(ref) != str(section.data_set) for ref in task.data_sets
     ):
         # The section's dataset reaches the task as AME_DATASET_<NAME>, made first if need be.
         task = task.model_copy(update={"data_sets": [*task.data_sets, section.data_set]})
+    if section.data_set is not None and backend is not None:
+        env.update(_path_dataset(project, section.data_set))
+    tags = {BATCH_TAG: "true", "ame.model": model.name, "ame.model_version": version}
+    run_name = f"batch {model.name}"
     started = time.perf_counter()
-    run = run_task(
-        project,
-        task,
-        store,
-        extra_env=env,
-        on_output=on_output,
-        run_name=f"batch {model.name}",
-        tags={BATCH_TAG: "true", "ame.model": model.name, "ame.model_version": version},
-        cpu_only=cpu_only,
-    )
+    job_id: Optional[str] = None
+    if backend is None:
+        from ame.tasks.runner import run_task
+
+        run = run_task(project, task, store, extra_env=env, on_output=on_output,
+                       run_name=run_name, tags=tags, cpu_only=cpu_only)  # fmt: skip
+    else:
+        # The Backend protocol, as ``ame train`` runs its tasks (``lifecycle._run_task``).
+        from ame.backends.base import TaskRequest
+
+        request = TaskRequest(project=project, task=task, store=store, extra_env=env,
+                              run_name=run_name, tags=tags, cpu_only=cpu_only,
+                              on_output=on_output)  # fmt: skip
+        handle = backend.run_task(request)
+        job_id = handle.id
+        run = handle.wait(on_output)
     seconds = time.perf_counter() - started
     if run.status != "FINISHED":
         raise TaskFailedError(
@@ -286,6 +390,7 @@ def _run_task(
         seconds=seconds,
         task=task.name,
         note=note,
+        ray_job_id=job_id if backend is not None and backend.name == "ray" else None,
     )
 
 
