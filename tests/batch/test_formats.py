@@ -142,3 +142,22 @@ def test_a_row_longer_than_a_read_block_is_read(tmp_path: Path, sk_model: SavedM
         assert summary.rows == 50
         assert scored["note"].str.len().tolist() == data["note"].str.len().tolist()
         assert np.array_equal(scored["prediction"], sk_model.model.predict(data[FEATURES]))
+
+
+def test_quoted_values_spanning_lines_across_read_blocks(
+    tmp_path: Path, sk_model: SavedModel
+) -> None:
+    """Prompts of several lines, as chat exports have, in a CSV many read blocks long."""
+    from ame.batch.inputs import BLOCK_BYTES
+
+    data = frame(6000, seed=22)
+    data["note"] = [f"first line {i}\nsecond line\n\n" + "y" * (i % 90) for i in range(6000)]
+    source = write(data, tmp_path / "notes.csv")
+    assert source.stat().st_size > 3 * BLOCK_BYTES
+    out = tmp_path / "out.parquet"
+    summary = score(str(sk_model.path), str(source), out,
+                    ScoreOptions(chunk_rows=1000, id_columns=("id", "note")))  # fmt: skip
+    scored = read(out)
+    assert summary.rows == 6000
+    assert scored["note"].tolist() == data["note"].tolist()
+    assert np.array_equal(scored["prediction"], sk_model.model.predict(data[FEATURES]))

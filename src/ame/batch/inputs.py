@@ -163,10 +163,13 @@ class _ReadAgain(Exception):
 
     def __init__(self, why: str, message: str) -> None:
         super().__init__(message)
-        self.why = why  # "typed": a value did not parse as its type; "block": a row > a block
+        # "typed": a value did not parse as its type; "block": a row longer than a block;
+        # "newlines": a quoted value spans lines across a block boundary.
+        self.why = why
 
 
 _STRADDLING = "straddles two block boundaries"
+_NEWLINES = "newlines_in_values"  # pyarrow's advice in its "out of sync with chunker" error
 
 
 class ChunkReader:
@@ -203,6 +206,9 @@ class ChunkReader:
         self.files = files
         self.typed_columns = dict(typed_columns or {})
         self.block_bytes = BLOCK_BYTES
+        # Off by default: pyarrow splits blocks at any newline, faster; a quoted
+        # value spanning lines across a block boundary turns it on (reading again).
+        self.newlines_in_values = False
         self.columns = columns
         self.chunk_rows = chunk_rows
         self.string_columns = string_columns
@@ -235,6 +241,9 @@ class ChunkReader:
                 if again.why == "block":
                     self.block_bytes *= 4
                     log.debug("%s; reading again with %d-byte blocks", again, self.block_bytes)
+                elif again.why == "newlines":
+                    self.newlines_in_values = True
+                    log.debug("%s; reading again, quoted values spanning lines", again)
                 else:
                     log.debug("%s; reading the model's columns as text from the top", again)
                     self.typed_columns = {}
@@ -346,6 +355,7 @@ class ChunkReader:
                 return csv.open_csv(
                     stream,
                     read_options=csv.ReadOptions(block_size=self.block_bytes, use_threads=True),
+                    parse_options=csv.ParseOptions(newlines_in_values=self.newlines_in_values),
                     convert_options=csv.ConvertOptions(
                         column_types=types,
                         strings_can_be_null=True,
@@ -377,6 +387,8 @@ class ChunkReader:
                     "reads as one row"
                 ) from exc
             raise _ReadAgain("block", f"{f.path}: a row is longer than {self.block_bytes} bytes")
+        if f.format == "csv" and _NEWLINES in str(exc) and not self.newlines_in_values:
+            raise _ReadAgain("newlines", f"{f.path}: a quoted value spans lines")
         if f.format == "csv" and self.typed_columns:
             raise _ReadAgain("typed", f"{f.path}: {exc}")
 

@@ -162,9 +162,7 @@ class Probe:
     waiting: float
 
 
-def pays(
-    n: int, probe: Probe, load_seconds: float, chunks_left: Optional[int]
-) -> tuple[int, str]:
+def pays(n: int, probe: Probe, load_seconds: float, chunks_left: Optional[int]) -> tuple[int, str]:
     """``n`` workers, or 1 with the reason, from the first chunks' timing.
 
     Workers only share out the scoring; the reading stays in this process. So
