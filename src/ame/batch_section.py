@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ame.batch.errors import BatchError
+from ame.batch.remote import shown
 from ame.batch.scorer import Progress, ScoreOptions, ScoreSummary, score
 from ame.errors import AliasNotFoundError, TaskFailedError
 
@@ -280,7 +281,7 @@ def _run_scorer(
     try:
         for key, value in {
             "model": f"models:/{model.name}/{version}",
-            "input": source,
+            "input": shown(source),
             "output": str(out),
             "chunk_rows": str(options.chunk_rows),
             "on_error": options.on_error,

@@ -58,9 +58,10 @@ def test_predict_runs_the_scorer_as_a_ray_job_and_writes_atomically(
     assert scored.iloc[:, -1].tolist() == expected.tolist()
     assert sorted(p.name for p in out_dir.iterdir()) == ["scored.parquet"]
 
-    # A schema error on the node is the same one line and exit 2 as locally.
+    # A schema error on the node is the same one line and exit 2 as locally; the input,
+    # named by URI this time, reaches the node as given (pyarrow reads it there).
     data.drop(columns=["b"]).to_csv(tmp_path / "in" / "bad.csv", index=False)
-    bad = ame("predict", str(path), "-i", str(tmp_path / "in" / "bad.csv"),
+    bad = ame("predict", str(path), "-i", (tmp_path / "in" / "bad.csv").as_uri(),
               "-o", str(out_dir / "bad.parquet"), "--backend", "ray",
               cwd=tmp_path, env=env)  # fmt: skip
     assert bad.returncode == 2, bad.stdout + bad.stderr

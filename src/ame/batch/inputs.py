@@ -17,9 +17,9 @@ import glob
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Optional
 
 from ame.batch.errors import InputError
@@ -51,12 +51,35 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class InputFile:
-    """One file of the input, with what identifies its content for ``--resume``."""
+    """One file of the input, with what identifies its content for ``--resume``.
+
+    A file named by URI (``ame.batch.remote``) keeps its pyarrow filesystem:
+    ``path`` is then the path inside it and ``uri`` what is shown and recorded.
+    """
 
     path: Path
     format: str
     size: int
     mtime_ns: int
+    uri: Optional[str] = None
+    filesystem: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        """The file as the user named it: its local path, or its URI (no credentials)."""
+        return self.uri or str(self.path)
+
+    def open_stream(self) -> Any:
+        """A binary stream of the file from its start."""
+        if self.filesystem is None:
+            return self.path.open("rb")
+        return self.filesystem.open_input_stream(str(self.path))
+
+    def open_random(self) -> Any:
+        """A binary file that seeks (Parquet footers, the fingerprint's last MiB)."""
+        if self.filesystem is None:
+            return self.path.open("rb")
+        return self.filesystem.open_input_file(str(self.path))
 
     def fingerprint(self) -> dict[str, Any]:
         """Size, modification time and a hash of the first and last MiB.
@@ -66,49 +89,55 @@ class InputFile:
         replaced file.
         """
         digest = hashlib.sha256()
-        with self.path.open("rb") as fh:
+        with self.open_random() as fh:
             digest.update(fh.read(_FINGERPRINT_BYTES))
             if self.size > _FINGERPRINT_BYTES:
                 fh.seek(max(_FINGERPRINT_BYTES, self.size - _FINGERPRINT_BYTES))
                 digest.update(fh.read(_FINGERPRINT_BYTES))
         return {
-            "path": str(self.path),
+            "path": self.name,
             "size": self.size,
             "mtime_ns": self.mtime_ns,
             "sha256_ends": digest.hexdigest(),
         }
 
 
-def format_of(path: Path, given: Optional[str] = None) -> Optional[str]:
+def format_of(path: PurePath, given: Optional[str] = None) -> Optional[str]:
     """The format a file is read as: ``given``, else its suffix; None when unknown."""
     if given is not None:
         return given
     return SUFFIXES.get(path.suffix.lower())
 
 
-def _stat(path: Path, fmt: str) -> InputFile:
+def _stat(path: Path) -> InputFile:
     st = path.stat()
-    return InputFile(path=path.resolve(), format=fmt, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return InputFile(path=path.resolve(), format="", size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
 def resolve_inputs(text: str, input_format: Optional[str] = None) -> list[InputFile]:
     """The files ``text`` names: a file, a directory (its data files, sorted) or a glob.
 
-    A directory's files are taken in sorted path order, skipping hidden files
-    and those starting with ``_`` (``_SUCCESS`` and other writers' markers), so
-    the row order, hence the output, is the same on every run.
+    ``text`` is a local path or a URI pyarrow reads (``s3://``, ``gs://``,
+    ``file://``...; see ``ame.batch.remote``). A directory's files are taken in
+    sorted path order, skipping hidden files and those starting with ``_``
+    (``_SUCCESS`` and other writers' markers), so the row order, hence the
+    output, is the same on every run.
     """
     if input_format is not None and input_format not in FORMATS:
         raise InputError(f"unknown input format '{input_format}'; valid: {', '.join(FORMATS)}")
+    from ame.batch import remote
+
+    if remote.is_uri(text):
+        filesystem, single, listing, where = remote.list_uri(text)
+        entries = [
+            (rel, InputFile(path=Path(inner), format="", size=info.size or 0,
+                            mtime_ns=info.mtime_ns or 0, uri=uri, filesystem=filesystem))
+            for rel, inner, info, uri in listing
+        ]  # fmt: skip
+        return _choose(single, entries, where, input_format)
     path = Path(text).expanduser()
     if path.is_file():
-        fmt = format_of(path, input_format)
-        if fmt is None:
-            raise InputError(
-                f"cannot tell the format of {path} from its name; give --input-format "
-                f"({', '.join(FORMATS)})"
-            )
-        return [_stat(path, fmt)]
+        return _choose(True, [(PurePath(path.name), _stat(path))], str(path), input_format)
     if path.is_dir():
         candidates = sorted(p for p in path.rglob("*") if p.is_file())
         where = f"directory {path}"
@@ -118,14 +147,39 @@ def resolve_inputs(text: str, input_format: Optional[str] = None) -> list[InputF
         where = f"glob {text!r}"
     else:
         raise InputError(f"input {path} does not exist")
+    found = [
+        (c.relative_to(path) if path.is_dir() else PurePath(c.name), _stat(c)) for c in candidates
+    ]
+    return _choose(False, found, where, input_format)
+
+
+def _choose(
+    single: bool,
+    entries: Sequence[tuple[PurePath, InputFile]],
+    where: str,
+    input_format: Optional[str],
+) -> list[InputFile]:
+    """The data files among ``entries`` (relative path, file), each given its format.
+
+    One file named alone must have a format; in a directory or glob, hidden
+    and ``_`` files and other formats' files are left out, and one format only.
+    """
+    if single:
+        (rel, only), *_ = entries
+        fmt = format_of(rel, input_format)
+        if fmt is None:
+            raise InputError(
+                f"cannot tell the format of {only.name} from its name; give --input-format "
+                f"({', '.join(FORMATS)})"
+            )
+        return [replace(only, format=fmt)]
     files = []
-    for candidate in candidates:
-        rel = candidate.relative_to(path) if path.is_dir() else Path(candidate.name)
+    for rel, candidate in entries:
         if any(part.startswith((".", "_")) for part in rel.parts):
             continue
-        fmt = format_of(candidate, input_format)
+        fmt = format_of(rel, input_format)
         if fmt is not None:
-            files.append(_stat(candidate, fmt))
+            files.append(replace(candidate, format=fmt))
     if not files:
         raise InputError(f"no CSV, Parquet or JSONL files in {where}")
     kinds = sorted({f.format for f in files})
@@ -137,8 +191,8 @@ def resolve_inputs(text: str, input_format: Optional[str] = None) -> list[InputF
 class _CountingFile:
     """A binary file that counts the bytes read from it, for progress by bytes."""
 
-    def __init__(self, path: Path, counter: list[int]) -> None:
-        self._fh = path.open("rb")
+    def __init__(self, f: InputFile, counter: list[int]) -> None:
+        self._fh = f.open_stream()
         self._counter = counter
         self.closed = False
 
@@ -295,9 +349,8 @@ class ChunkReader:
     def _batches(self) -> Iterator[pa.RecordBatch]:
         if self.files and self.files[0].format == "parquet":
             import pyarrow as pa
-            import pyarrow.parquet as pq
 
-            handles = [pq.ParquetFile(f.path, pre_buffer=False) for f in self.files]
+            handles = [_parquet(f) for f in self.files]
             self._parquet_total = sum(h.metadata.num_rows for h in handles)
             for handle in handles:
                 columns = self._present(handle.schema_arrow.names)
@@ -310,7 +363,7 @@ class ChunkReader:
                 for batch in batches:
                     self._parquet_rows += batch.num_rows
                     yield batch
-                handle.close()
+                handle.close(force=True)  # a URI's file is ours to close too
             return
         for f in self.files:
             yield from self._text_batches(f)
@@ -318,7 +371,7 @@ class ChunkReader:
     def _text_batches(self, f: InputFile) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
-        stream = _CountingFile(f.path, self._bytes)
+        stream = _CountingFile(f, self._bytes)
         try:
             reader = self._open_text(f, stream)
             if self._empty_schema is None:
@@ -332,7 +385,7 @@ class ChunkReader:
                     break
                 except pa.ArrowInvalid as exc:
                     self._read_again(f, exc)
-                    raise InputError(f"{f.path}: {exc}") from exc
+                    raise InputError(f"{f.name}: {exc}") from exc
                 yield batch
         finally:
             stream.close()
@@ -340,7 +393,7 @@ class ChunkReader:
     def _csv_columns(self, f: InputFile) -> Optional[list[str]]:
         if self.columns is None:
             return None
-        return self._present(_csv_header(f.path))
+        return self._present(_csv_header(f))
 
     def _open_text(self, f: InputFile, stream: _CountingFile) -> Any:
         import pyarrow as pa
@@ -374,31 +427,40 @@ class ChunkReader:
             )
         except pa.ArrowInvalid as exc:
             self._read_again(f, exc)
-            raise InputError(f"cannot read {f.path} as {f.format.upper()}: {exc}") from exc
+            raise InputError(f"cannot read {f.name} as {f.format.upper()}: {exc}") from exc
         except OSError as exc:
-            raise InputError(f"cannot read {f.path} as {f.format.upper()}: {exc}") from exc
+            raise InputError(f"cannot read {f.name} as {f.format.upper()}: {exc}") from exc
 
     def _read_again(self, f: InputFile, exc: pa.ArrowInvalid) -> None:
         """Raise ``_ReadAgain`` when another way of reading may get past ``exc``; else return."""
         if _STRADDLING in str(exc):
             if self.block_bytes >= MAX_BLOCK_BYTES:
                 raise InputError(
-                    f"{f.path}: a row is longer than {MAX_BLOCK_BYTES >> 20} MiB, the most ame "
+                    f"{f.name}: a row is longer than {MAX_BLOCK_BYTES >> 20} MiB, the most ame "
                     "reads as one row"
                 ) from exc
-            raise _ReadAgain("block", f"{f.path}: a row is longer than {self.block_bytes} bytes")
+            raise _ReadAgain("block", f"{f.name}: a row is longer than {self.block_bytes} bytes")
         if f.format == "csv" and _NEWLINES in str(exc) and not self.newlines_in_values:
-            raise _ReadAgain("newlines", f"{f.path}: a quoted value spans lines")
+            raise _ReadAgain("newlines", f"{f.name}: a quoted value spans lines")
         if f.format == "csv" and self.typed_columns:
-            raise _ReadAgain("typed", f"{f.path}: {exc}")
+            raise _ReadAgain("typed", f"{f.name}: {exc}")
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(f: InputFile) -> list[str]:
     """The column names of a CSV file, from its first line (parsed as CSV)."""
     import csv
+    import io
 
-    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+    with io.TextIOWrapper(f.open_stream(), encoding="utf-8", errors="replace", newline="") as fh:
         return next(csv.reader(fh), [])
+
+
+def _parquet(f: InputFile) -> Any:
+    """A ``ParquetFile`` reading ``f`` (by path on this machine: pyarrow's own reads)."""
+    import pyarrow.parquet as pq
+
+    source = str(f.path) if f.filesystem is None else f.open_random()
+    return pq.ParquetFile(source, pre_buffer=False)
 
 
 def _concat(batches: list[pa.RecordBatch]) -> pa.Table:
@@ -417,9 +479,12 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.Table:
 def count_rows(files: list[InputFile]) -> int:
     """Rows in ``files`` (Parquet from its metadata; text formats by reading them)."""
     if files and files[0].format == "parquet":
-        import pyarrow.parquet as pq
-
-        return sum(pq.ParquetFile(f.path).metadata.num_rows for f in files)
+        total = 0
+        for f in files:
+            handle = _parquet(f)
+            total += handle.metadata.num_rows
+            handle.close(force=True)
+        return total
     return sum(t.num_rows for t in ChunkReader(files, 1 << 20))
 
 
@@ -432,7 +497,7 @@ def estimate_rows(files: list[InputFile]) -> Optional[int]:
             return count_rows(files)
         except (OSError, ValueError):
             return None
-    with files[0].path.open("rb") as fh:
+    with files[0].open_stream() as fh:
         sample = fh.read(_FINGERPRINT_BYTES)
     lines = sample.count(b"\n")
     if not sample or not lines:

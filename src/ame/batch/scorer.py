@@ -210,7 +210,7 @@ def score(
     _check_options(options)
     files = resolve_inputs(input, options.input_format)
     out = Path(output).expanduser().resolve()
-    if any(f.path == out for f in files):
+    if any(f.filesystem is None and f.path == out for f in files):
         raise BatchError(f"the output {out} is also an input file")
     if out.is_dir():
         raise BatchError(f"the output {out} is a directory; give a file name")
@@ -285,7 +285,7 @@ def score(
         workers=workers,
         workers_note=note,
         errors_file=errors_file,
-        files=[str(f.path) for f in files],
+        files=[f.name for f in files],
     )
 
 
@@ -617,5 +617,5 @@ def _to_ipc(table: pa.Table) -> bytes:
 def describe_input(files: list[InputFile]) -> str:
     """A short description of the input for progress lines."""
     if len(files) == 1:
-        return str(files[0].path)
+        return files[0].name
     return f"{len(files)} {files[0].format.upper()} files"
