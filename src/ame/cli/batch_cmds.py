@@ -187,7 +187,12 @@ def predict(
     ],
     input: Annotated[
         str,
-        typer.Option("-i", "--input", help="A CSV, Parquet or JSONL file, a directory or a glob."),
+        typer.Option(
+            "-i",
+            "--input",
+            help="A CSV, Parquet or JSONL file, a directory or a glob; or a URI pyarrow "
+            "reads (s3://, gs://, file://...).",
+        ),
     ],
     output: Annotated[
         Path,
