@@ -549,7 +549,7 @@ class Normaliser:
                 elif known is not None and field not in known:
                     out[field] = EMPTY  # an unknown key: reported by the class, not read
                 elif inner_spec.text and type(value) is ScalarNode and value.tag == _STR:
-                    out[field] = EMPTY if _placeholder(value) else value.value
+                    out[field] = EMPTY if is_placeholder(value) else value.value
                 else:
                     out[field] = self.plain(value, inner, where, inner_spec)
             return out
@@ -564,7 +564,7 @@ class Normaliser:
                 where = f"{path}[{i}]"
                 table[(*at, i)] = (item, None, where, where, item_spec.child, None)
                 if item_spec.text and type(item) is ScalarNode and item.tag == _STR:
-                    items.append(EMPTY if _placeholder(item) else item.value)
+                    items.append(EMPTY if is_placeholder(item) else item.value)
                 else:
                     items.append(self.plain(item, (*at, i), where, item_spec))
             return items
@@ -1134,12 +1134,6 @@ def _well_formed(ref: Any) -> bool:
     if not isinstance(name, str) or not NAME_RE.match(name):
         return False
     return project is None or (isinstance(project, str) and NAME_RE.match(project) is not None)
-
-
-def _placeholder(node: ScalarNode) -> bool:
-    """``is_placeholder`` for a plain string scalar, cheap for the usual value."""
-    text = node.value
-    return not node.style and (text in ("...", "…") or (len(text) == 4 and text.upper() == "TODO"))
 
 
 def _holds(container: Any, part: Any) -> bool:
